@@ -1,0 +1,1 @@
+//! packer: a filesystem bundle in, a byte-reproducible OCI/Docker image out.

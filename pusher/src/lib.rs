@@ -1,0 +1,1 @@
+//! pusher: images on the wire, through the registry HTTP API.

@@ -1,0 +1,1 @@
+//! The real Docker Engine (and podman/runc settings that work in this sandbox).

@@ -1,0 +1,1 @@
+//! Finding the project's binaries and the system's tools.

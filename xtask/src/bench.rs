@@ -1,0 +1,35 @@
+//! `cargo xtask bench`: each benchmark runs our tool and its competitor in the same session
+//! and prints medians and ratios. Never timed in tests.
+
+mod image;
+mod pack;
+mod push;
+mod shell;
+
+/// Arguments of `cargo xtask bench`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    which: Which,
+}
+
+#[derive(clap::Subcommand)]
+enum Which {
+    /// Shell binary size and startup time against busybox sh and dash
+    Shell(shell::Args),
+    /// packer against umoci and the article's tar/gzip/sha256sum pipeline
+    Pack(pack::Args),
+    /// pusher against skopeo copy and a raw curl upload
+    Push(push::Args),
+    /// `cargo xtask image --push` against the article's way (tar, sha256sum, curl)
+    Image(image::Args),
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.which {
+        Which::Shell(a) => shell::run(a),
+        Which::Pack(a) => pack::run(a),
+        Which::Push(a) => push::run(a),
+        Which::Image(a) => image::run(a),
+    }
+}

@@ -1,0 +1,59 @@
+//! `cargo xtask`: the project's automation, one module per task.
+//!
+//! Each subcommand is a step of the article or a chore around it:
+//! `shell` builds the static penguin shell, `chroot` runs it in a bare bundle,
+//! `image` builds (and pushes) the image, `registry` starts a local registry,
+//! `bench` measures against the competitors, `ci` runs every check.
+
+mod bench;
+mod chroot;
+mod ci;
+mod image;
+mod registry;
+mod shell;
+mod util;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Build, run and test the penguinshell image, step by step")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Build penguinshell as a fully static musl binary and check its ELF headers
+    Shell(shell::Args),
+    /// Assemble target/image/rootfs and run the shell chrooted there (needs root)
+    Chroot(chroot::Args),
+    /// The whole article: build the shell, pack the image, optionally push it
+    Image(image::Args),
+    /// Start a real local registry (Debian's docker-registry) until Ctrl-C
+    Registry(registry::Args),
+    /// Measure against the competitors, side by side, and print ratios
+    Bench(bench::Args),
+    /// Install what the tests need, then fmt, clippy and every test
+    Ci(ci::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Shell(args) => shell::run(args).map(|_| ()),
+        Task::Chroot(args) => chroot::run(args),
+        Task::Image(args) => image::run(args),
+        Task::Registry(args) => registry::run(args),
+        Task::Bench(args) => bench::run(args),
+        Task::Ci(args) => ci::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
