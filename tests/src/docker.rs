@@ -28,7 +28,10 @@ pub fn docker() -> Command {
 }
 
 fn engine_answers() -> bool {
-    docker()
+    let Some(docker) = crate::tools::find_on_path("docker") else {
+        return false;
+    };
+    Command::new(docker)
         .arg("info")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -39,39 +42,48 @@ fn engine_answers() -> bool {
 /// Makes sure the Docker Engine answers, starting `dockerd` in the background if needed.
 /// Panics (fails the test) with the daemon's log location when it cannot be started.
 pub fn ensure_engine() {
+    if let Err(err) = start_engine() {
+        panic!("{err}");
+    }
+}
+
+/// Starts `dockerd` in the background unless the engine already answers, and waits for it.
+pub fn start_engine() -> Result<(), String> {
     if engine_answers() {
-        return;
+        return Ok(());
     }
     // One starter at a time, across test threads and test processes.
-    std::fs::create_dir_all(target_dir()).unwrap();
-    let lock = File::create(target_dir().join("dockerd-start.lock")).unwrap();
-    lock.lock().unwrap();
+    let lock_path = std::env::temp_dir().join("penguinshell-dockerd-start.lock");
+    let lock = File::create(&lock_path).map_err(|e| format!("{}: {e}", lock_path.display()))?;
+    lock.lock().map_err(|e| format!("{}: {e}", lock_path.display()))?;
     if engine_answers() {
-        return;
+        return Ok(());
     }
-    let dockerd = require("dockerd");
+    let dockerd = crate::tools::find_on_path("dockerd")
+        .ok_or("dockerd is not installed; `cargo xtask ci` installs it (Debian package docker.io)")?;
+    let setsid = crate::tools::find_on_path("setsid").ok_or("setsid (util-linux) is not installed")?;
     let log_path = std::env::temp_dir().join("penguinshell-dockerd.log");
-    let log = File::create(&log_path).unwrap();
+    let log = File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     // setsid: the daemon outlives this test process and its process group.
-    Command::new(require("setsid"))
+    Command::new(setsid)
         .arg(dockerd)
         .args(DOCKERD_FLAGS)
         .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
         .stderr(log)
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start dockerd: {e}"));
+        .map_err(|e| format!("cannot start dockerd: {e}"))?;
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if engine_answers() {
-            return;
+            return Ok(());
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    panic!(
+    Err(format!(
         "dockerd did not answer within 60 s; see {}",
         log_path.display()
-    );
+    ))
 }
 
 /// The `containers.conf` that makes podman work here: cgroupfs, runc, allowed ulimits.
