@@ -8,3 +8,4 @@
 
 pub mod docker;
 pub mod tools;
+pub mod tutorial;
