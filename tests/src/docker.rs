@@ -55,13 +55,16 @@ pub fn start_engine() -> Result<(), String> {
     // One starter at a time, across test threads and test processes.
     let lock_path = std::env::temp_dir().join("penguinshell-dockerd-start.lock");
     let lock = File::create(&lock_path).map_err(|e| format!("{}: {e}", lock_path.display()))?;
-    lock.lock().map_err(|e| format!("{}: {e}", lock_path.display()))?;
+    lock.lock()
+        .map_err(|e| format!("{}: {e}", lock_path.display()))?;
     if engine_answers() {
         return Ok(());
     }
-    let dockerd = crate::tools::find_on_path("dockerd")
-        .ok_or("dockerd is not installed; `cargo xtask ci` installs it (Debian package docker.io)")?;
-    let setsid = crate::tools::find_on_path("setsid").ok_or("setsid (util-linux) is not installed")?;
+    let dockerd = crate::tools::find_on_path("dockerd").ok_or(
+        "dockerd is not installed; `cargo xtask ci` installs it (Debian package docker.io)",
+    )?;
+    let setsid =
+        crate::tools::find_on_path("setsid").ok_or("setsid (util-linux) is not installed")?;
     let log_path = std::env::temp_dir().join("penguinshell-dockerd.log");
     let log = File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     // setsid: the daemon outlives this test process and its process group.
