@@ -1,0 +1,91 @@
+//! The `--docker-archive` tar: an OCI layout plus the `manifest.json` that `docker load`
+//! reads (the hybrid Docker 25 writes, which Docker 20.10 also loads); and unpacking one.
+
+use crate::error::{Error, IoContext, Result};
+use crate::tar::{Kind, TarWriter};
+use oci_spec::image::Digest;
+use serde::Serialize;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+/// One entry of `manifest.json`, as `docker load` expects it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DockerManifestEntry {
+    /// `blobs/sha256/<hex>` of the config
+    pub config: String,
+    /// `name:tag` references to create
+    pub repo_tags: Vec<String>,
+    /// `blobs/sha256/<hex>` of each layer, bottom first
+    pub layers: Vec<String>,
+}
+
+/// `blobs/<alg>/<hex>`, the path of a blob inside a layout or archive.
+pub fn blob_name(digest: &Digest) -> String {
+    format!("blobs/{}/{}", digest.algorithm(), digest.digest())
+}
+
+/// Writes the archive for the image in `layout` to `out`: `blobs/`, `index.json` (given
+/// bytes), `manifest.json`, `oci-layout`, in bytewise path order with normalized headers.
+/// `blobs` lists the digests to include (each is read from the layout once).
+pub fn write_archive(
+    layout: &crate::layout::OciLayout,
+    blobs: &[Digest],
+    index_json: &[u8],
+    manifest_json: &[u8],
+    out: &Path,
+    mtime: u64,
+) -> Result<()> {
+    let file = std::fs::File::create(out).io("create", out)?;
+    let mut tar = TarWriter::new(BufWriter::with_capacity(1 << 16, file), mtime);
+    let mut sorted: Vec<&Digest> = blobs.iter().collect();
+    sorted.sort_by_key(|d| d.to_string());
+    sorted.dedup();
+    let mut buf = vec![0u8; 1 << 16];
+    (|| -> std::io::Result<()> {
+        tar.header(Kind::Dir, b"blobs", 0o755, 0, b"", &[])?;
+        tar.header(Kind::Dir, b"blobs/sha256", 0o755, 0, b"", &[])?;
+        for digest in &sorted {
+            let path = layout.blob_path(digest);
+            let mut f = std::fs::File::open(&path)?;
+            let size = f.metadata()?.len();
+            tar.header(
+                Kind::File,
+                blob_name(digest).as_bytes(),
+                0o644,
+                size,
+                b"",
+                &[],
+            )?;
+            tar.content(&mut f, size, &mut buf)?;
+        }
+        tar.file_bytes(b"index.json", 0o644, index_json)?;
+        tar.file_bytes(b"manifest.json", 0o644, manifest_json)?;
+        tar.file_bytes(
+            b"oci-layout",
+            0o644,
+            crate::layout::OCI_LAYOUT_CONTENT.as_bytes(),
+        )?;
+        Ok(())
+    })()
+    .io("write", out)?;
+    let mut w = tar.finish().io("write", out)?;
+    w.flush().io("write", out)?;
+    Ok(())
+}
+
+/// Unpacks an archive (a tar holding an OCI layout) into a new temporary folder.
+pub fn unpack(archive: &Path) -> Result<tempfile::TempDir> {
+    let file = std::fs::File::open(archive).io("open", archive)?;
+    let dir = tempfile::Builder::new()
+        .prefix("packer-archive-")
+        .tempdir()
+        .io("create a temporary folder for", archive)?;
+    let mut ar = ::tar::Archive::new(std::io::BufReader::new(file));
+    ar.set_preserve_permissions(false);
+    ar.unpack(dir.path()).map_err(|e| Error::Malformed {
+        what: archive.display().to_string(),
+        reason: format!("not a readable tar archive: {e}"),
+    })?;
+    Ok(dir)
+}

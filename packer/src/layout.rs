@@ -1,0 +1,442 @@
+//! The OCI image layout folder: `oci-layout`, `index.json`, `blobs/sha256/<hex>`; writing and reading.
+//!
+//! This is the reader other crates (pusher) use to get at an image on disk:
+//!
+//! - [`OciLayout::open`] / [`OciLayout::create`] a layout folder;
+//! - [`OciLayout::resolve`] a tag (the `org.opencontainers.image.ref.name` annotation) to the
+//!   top-level descriptor (an image manifest or an image index);
+//! - [`OciLayout::read_blob`] (verified), [`OciLayout::blob_path`], [`OciLayout::write_blob`]
+//!   (streamed, verified, renamed last), [`OciLayout::add_to_index`] (atomic);
+//! - [`open_source`] takes what a user types: `DIR`, `DIR:TAG`, or an archive written by
+//!   `packer build --docker-archive` (`FILE` or `FILE:TAG`), unpacked into a temporary folder
+//!   that lives as long as the returned [`SourceImage`].
+//!
+//! Blob and index writes go to a temporary file in the same folder first and are renamed into
+//! place only once complete and verified.
+
+use crate::digest::{DigestWriter, sha256_hex};
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::write_atomic;
+use crate::json::to_canonical_vec;
+use oci_spec::image::{ANNOTATION_REF_NAME, Descriptor, Digest, ImageIndex, MediaType};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// The file that marks a folder as an OCI image layout.
+pub const OCI_LAYOUT_FILE: &str = "oci-layout";
+/// The layout's entry point.
+pub const INDEX_FILE: &str = "index.json";
+/// The content of `oci-layout`.
+pub const OCI_LAYOUT_CONTENT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// An OCI image layout folder on disk.
+#[derive(Debug, Clone)]
+pub struct OciLayout {
+    root: PathBuf,
+}
+
+impl OciLayout {
+    /// Opens an existing layout; the folder must hold an `oci-layout` file of version 1.0.0.
+    pub fn open(dir: impl AsRef<Path>) -> Result<OciLayout> {
+        let root = dir.as_ref().to_path_buf();
+        let marker = root.join(OCI_LAYOUT_FILE);
+        let bytes = match std::fs::read(&marker) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let reason = if root.is_dir() {
+                    "no oci-layout file".to_owned()
+                } else if root.exists() {
+                    "not a folder".to_owned()
+                } else {
+                    "no such folder".to_owned()
+                };
+                return Err(Error::NotALayout { path: root, reason });
+            }
+            Err(e) => return Err(e).io("read", marker),
+        };
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+                what: marker.display().to_string(),
+                source,
+            })?;
+        match value.get("imageLayoutVersion").and_then(|v| v.as_str()) {
+            Some("1.0.0") => Ok(OciLayout { root }),
+            other => Err(Error::NotALayout {
+                path: root,
+                reason: format!("unsupported imageLayoutVersion {other:?}"),
+            }),
+        }
+    }
+
+    /// Opens the layout at `dir`, creating the folder, `oci-layout`, an empty `index.json` and
+    /// `blobs/sha256/` as needed.
+    pub fn create(dir: impl AsRef<Path>) -> Result<OciLayout> {
+        let root = dir.as_ref().to_path_buf();
+        let blobs = root.join("blobs").join("sha256");
+        std::fs::create_dir_all(&blobs).io("create", &blobs)?;
+        let marker = root.join(OCI_LAYOUT_FILE);
+        if !marker.exists() {
+            write_atomic(&marker, OCI_LAYOUT_CONTENT.as_bytes())?;
+        }
+        let layout = OciLayout::open(&root)?;
+        if !root.join(INDEX_FILE).exists() {
+            layout.write_index(&empty_index())?;
+        }
+        Ok(layout)
+    }
+
+    /// The layout folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Parses `index.json`.
+    pub fn index(&self) -> Result<ImageIndex> {
+        let path = self.root.join(INDEX_FILE);
+        let bytes = std::fs::read(&path).io("read", &path)?;
+        serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+            what: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// Replaces `index.json` (written aside, renamed last).
+    pub fn write_index(&self, index: &ImageIndex) -> Result<()> {
+        let path = self.root.join(INDEX_FILE);
+        let bytes = to_canonical_vec(index, &path.display().to_string())?;
+        write_atomic(&path, &bytes)
+    }
+
+    /// The tags (`org.opencontainers.image.ref.name`) in `index.json`, in index order.
+    pub fn tags(&self) -> Result<Vec<String>> {
+        Ok(self
+            .index()?
+            .manifests()
+            .iter()
+            .filter_map(ref_name)
+            .map(str::to_owned)
+            .collect())
+    }
+
+    /// The top-level descriptor (manifest or index) whose `org.opencontainers.image.ref.name`
+    /// is `tag`. With no tag, the only entry of `index.json`; several or none is an error that
+    /// lists the tags.
+    pub fn resolve(&self, tag: Option<&str>) -> Result<Descriptor> {
+        let index = self.index()?;
+        let manifests = index.manifests();
+        let available: Vec<String> = manifests
+            .iter()
+            .filter_map(ref_name)
+            .map(str::to_owned)
+            .collect();
+        match tag {
+            Some(tag) => manifests
+                .iter()
+                .find(|d| ref_name(d) == Some(tag))
+                .cloned()
+                .ok_or_else(|| Error::TagNotFound {
+                    layout: self.root.clone(),
+                    tag: tag.to_owned(),
+                    available,
+                }),
+            None if manifests.len() == 1 => Ok(manifests[0].clone()),
+            None => Err(Error::AmbiguousImage {
+                layout: self.root.clone(),
+                count: manifests.len(),
+                available,
+            }),
+        }
+    }
+
+    /// `blobs/<algorithm>/<hex>` for `digest` (whether or not it exists).
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root
+            .join("blobs")
+            .join(digest.algorithm().to_string())
+            .join(digest.digest())
+    }
+
+    /// Reads a whole blob and checks that it hashes to `digest`.
+    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>> {
+        sha256_hex(digest)?;
+        let path = self.blob_path(digest);
+        let bytes = std::fs::read(&path).io("read blob", &path)?;
+        let actual = crate::digest::sha256_digest(&bytes);
+        if &actual != digest {
+            return Err(Error::DigestMismatch {
+                what: path.display().to_string(),
+                expected: digest.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Reads and parses a JSON blob (manifest, index, config), verifying its digest and size.
+    pub fn read_json<T: serde::de::DeserializeOwned>(&self, desc: &Descriptor) -> Result<T> {
+        let bytes = self.read_blob(desc.digest())?;
+        if bytes.len() as u64 != desc.size() {
+            return Err(Error::SizeMismatch {
+                what: self.blob_path(desc.digest()).display().to_string(),
+                expected: desc.size(),
+                actual: bytes.len() as u64,
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+            what: format!("blob {}", desc.digest()),
+            source,
+        })
+    }
+
+    /// Whether the blob is present (not verified).
+    pub fn has_blob(&self, digest: &Digest) -> bool {
+        self.blob_path(digest).is_file()
+    }
+
+    /// Streams `reader` into `blobs/sha256/<hex>` through a temporary file, checks the digest
+    /// and size against `desc`, and renames it into place last. A blob already present is
+    /// left alone (the reader is not consumed).
+    pub fn write_blob(&self, desc: &Descriptor, reader: impl Read) -> Result<()> {
+        let hex = sha256_hex(desc.digest())?.to_owned();
+        let path = self.blob_path(desc.digest());
+        if path.is_file() {
+            return Ok(());
+        }
+        let dir = crate::fsutil::parent_of(&path).to_path_buf();
+        std::fs::create_dir_all(&dir).io("create", &dir)?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".packer-")
+            .tempfile_in(&dir)
+            .io("create a temporary file in", &dir)?;
+        let mut writer = DigestWriter::new(io::BufWriter::with_capacity(1 << 16, tmp));
+        let mut reader = reader;
+        io::copy(&mut reader, &mut writer).io("write blob", &path)?;
+        let (actual, size, buf) = writer.finish();
+        let tmp = buf
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .io("write blob", &path)?;
+        if size != desc.size() {
+            return Err(Error::SizeMismatch {
+                what: format!("blob {}", desc.digest()),
+                expected: desc.size(),
+                actual: size,
+            });
+        }
+        if actual.digest() != hex {
+            return Err(Error::DigestMismatch {
+                what: format!("blob {}", desc.digest()),
+                expected: desc.digest().to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        persist_readable(tmp, &path)
+    }
+
+    /// Writes a small blob from memory and returns its descriptor.
+    pub fn put_blob(&self, media_type: MediaType, bytes: &[u8]) -> Result<Descriptor> {
+        let digest = crate::digest::sha256_digest(bytes);
+        let desc = Descriptor::new(media_type, bytes.len() as u64, digest);
+        self.write_blob(&desc, bytes)?;
+        Ok(desc)
+    }
+
+    /// Sets (or replaces) the `index.json` entry for `tag` to `desc`; with no tag, adds `desc`
+    /// unless an untagged entry with the same digest is there. Written atomically.
+    pub fn add_to_index(&self, desc: Descriptor, tag: Option<&str>) -> Result<()> {
+        let mut index = self.index()?;
+        let mut desc = desc;
+        let mut manifests = index.manifests().clone();
+        match tag {
+            Some(tag) => {
+                let mut annotations = desc.annotations().clone().unwrap_or_default();
+                annotations.insert(ANNOTATION_REF_NAME.to_owned(), tag.to_owned());
+                desc.set_annotations(Some(annotations));
+                manifests.retain(|d| ref_name(d) != Some(tag));
+            }
+            None => {
+                manifests.retain(|d| !(ref_name(d).is_none() && d.digest() == desc.digest()));
+            }
+        }
+        manifests.push(desc);
+        index.set_manifests(manifests);
+        if index.media_type().is_none() {
+            index.set_media_type(Some(MediaType::ImageIndex));
+        }
+        self.write_index(&index)
+    }
+}
+
+/// An index with no entries, as a new layout starts.
+pub fn empty_index() -> ImageIndex {
+    let mut index = ImageIndex::default();
+    index.set_media_type(Some(MediaType::ImageIndex));
+    index
+}
+
+/// The `org.opencontainers.image.ref.name` annotation of a descriptor.
+pub fn ref_name(desc: &Descriptor) -> Option<&str> {
+    desc.annotations()
+        .as_ref()
+        .and_then(|a| a.get(ANNOTATION_REF_NAME))
+        .map(String::as_str)
+}
+
+/// Renames a finished temporary file to `path`, readable by all (0644).
+pub(crate) fn persist_readable(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let perms = std::fs::Permissions::from_mode(0o644);
+    tmp.as_file()
+        .set_permissions(perms)
+        .io("set permissions of", tmp.path().to_path_buf())?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .io("rename into place", path)?;
+    Ok(())
+}
+
+/// An image to read: a layout folder (possibly a temporary unpacking of an archive) and the tag
+/// asked for. Derefs to its [`OciLayout`].
+#[derive(Debug)]
+pub struct SourceImage {
+    layout: OciLayout,
+    tag: Option<String>,
+    _unpacked: Option<tempfile::TempDir>,
+}
+
+impl SourceImage {
+    /// The layout to read from.
+    pub fn layout(&self) -> &OciLayout {
+        &self.layout
+    }
+
+    /// The tag from `DIR:TAG`, if one was given.
+    pub fn tag(&self) -> Option<&str> {
+        self.tag.as_deref()
+    }
+
+    /// The top-level descriptor for the tag (see [`OciLayout::resolve`]).
+    pub fn descriptor(&self) -> Result<Descriptor> {
+        self.layout.resolve(self.tag())
+    }
+}
+
+impl std::ops::Deref for SourceImage {
+    type Target = OciLayout;
+    fn deref(&self) -> &OciLayout {
+        &self.layout
+    }
+}
+
+/// Opens what a user names as an image on disk: an OCI layout folder `DIR`, `DIR:TAG`, or an
+/// archive written by `packer build --docker-archive` (`FILE`, `FILE:TAG`), which is unpacked
+/// into a temporary folder kept alive by the returned value.
+pub fn open_source(spec: &str) -> Result<SourceImage> {
+    let (path, tag) = split_source(spec);
+    let path = PathBuf::from(path);
+    let meta = std::fs::metadata(&path).io("open", &path)?;
+    if meta.is_dir() {
+        return Ok(SourceImage {
+            layout: OciLayout::open(&path)?,
+            tag,
+            _unpacked: None,
+        });
+    }
+    let unpacked = crate::docker_archive::unpack(&path)?;
+    let layout = OciLayout::open(unpacked.path()).map_err(|_| Error::Malformed {
+        what: path.display().to_string(),
+        reason: "not an oci layout archive (no oci-layout file inside)".to_owned(),
+    })?;
+    Ok(SourceImage {
+        layout,
+        tag,
+        _unpacked: Some(unpacked),
+    })
+}
+
+/// `DIR:TAG` -> (`DIR`, `TAG`) when `DIR` exists and `DIR:TAG` does not; a path that exists
+/// as written is taken whole.
+fn split_source(spec: &str) -> (&str, Option<String>) {
+    if Path::new(spec).exists() {
+        return (spec, None);
+    }
+    match spec.rsplit_once(':') {
+        Some((path, tag)) if !tag.is_empty() && !tag.contains('/') && !path.is_empty() => {
+            (path, Some(tag.to_owned()))
+        }
+        _ => (spec, None),
+    }
+}
+
+/// Writes `bytes` through `w` (used by callers that already hold a writer).
+#[allow(dead_code)]
+pub(crate) fn write_all(mut w: impl Write, bytes: &[u8], path: &Path) -> Result<()> {
+    w.write_all(bytes).io("write", path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_put_tag_resolve_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = OciLayout::create(tmp.path().join("img")).unwrap();
+        assert!(layout.index().unwrap().manifests().is_empty());
+        let desc = layout.put_blob(MediaType::ImageManifest, b"{}").unwrap();
+        layout.add_to_index(desc.clone(), Some("v1")).unwrap();
+        layout.add_to_index(desc.clone(), Some("v2")).unwrap();
+        layout.add_to_index(desc.clone(), Some("v1")).unwrap();
+        assert_eq!(layout.tags().unwrap(), ["v2", "v1"]);
+        let reopened = OciLayout::open(layout.root()).unwrap();
+        assert_eq!(
+            reopened.resolve(Some("v1")).unwrap().digest(),
+            desc.digest()
+        );
+        let err = reopened.resolve(None).unwrap_err().to_string();
+        assert!(
+            err.contains("holds 2 images") && err.contains("v2, v1"),
+            "{err}"
+        );
+        let err = reopened.resolve(Some("nope")).unwrap_err().to_string();
+        assert!(err.contains("no image tagged \"nope\""), "{err}");
+        assert_eq!(reopened.read_blob(desc.digest()).unwrap(), b"{}");
+    }
+
+    #[test]
+    fn write_blob_refuses_wrong_content_and_leaves_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = OciLayout::create(tmp.path()).unwrap();
+        let good = crate::digest::sha256_digest(b"abc");
+        let desc = Descriptor::new(MediaType::ImageLayer, 3, good.clone());
+        let err = layout.write_blob(&desc, &b"abd"[..]).unwrap_err();
+        assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+        let desc4 = Descriptor::new(MediaType::ImageLayer, 4, good.clone());
+        let err = layout.write_blob(&desc4, &b"abc"[..]).unwrap_err();
+        assert!(matches!(err, Error::SizeMismatch { .. }), "{err}");
+        let left: Vec<_> = std::fs::read_dir(tmp.path().join("blobs/sha256"))
+            .unwrap()
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn open_refuses_a_plain_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = OciLayout::open(tmp.path()).unwrap_err().to_string();
+        assert!(
+            err.ends_with("is not an oci image layout: no oci-layout file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn source_spec_splits_tag_only_when_needed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("img");
+        let s = dir.to_str().unwrap();
+        assert_eq!(split_source(&format!("{s}:v1")), (s, Some("v1".to_owned())));
+        std::fs::create_dir(&dir).unwrap();
+        assert_eq!(split_source(s), (s, None));
+    }
+}
