@@ -1,3 +1,138 @@
-fn main() {
-    println!("🐧 penguinshell: not written yet");
+//! The `penguinshell` binary: parse the few flags by hand, pick a mode, run.
+//!
+//! - `-c CMD`: run one line, exit with its status;
+//! - stdin is a terminal: the interactive REPL ([`repl`]);
+//! - otherwise: read stdin line by line, exit at end of input with the last status.
+
+mod repl;
+
+use penguinshell::shell::{Flow, Shell};
+use std::io::{self, BufRead, IsTerminal};
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: penguinshell [-c COMMAND]
+
+A tiny shell with the prompt 🐧, built to live alone in a container image.
+
+  -c COMMAND     run COMMAND and exit with its status
+  -h, --help     print this help
+  --version      print the version
+
+On a terminal it reads commands interactively (Tab completes, Ctrl-D exits);
+otherwise it reads them line by line from stdin. Type `help` for the builtins.
+";
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Mode {
+    Help,
+    Version,
+    Command(String),
+    Stdin,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Mode, String> {
+    let Some(first) = args.next() else {
+        return Ok(Mode::Stdin);
+    };
+    let mode = match first.as_str() {
+        "-h" | "--help" => Mode::Help,
+        "--version" => Mode::Version,
+        "-c" => Mode::Command(args.next().ok_or("-c needs a command")?),
+        other => return Err(format!("unknown argument {other}")),
+    };
+    match args.next() {
+        Some(extra) => Err(format!("unexpected argument {extra}")),
+        None => Ok(mode),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned());
+    let mode = match parse_args(args) {
+        Ok(mode) => mode,
+        Err(message) => {
+            eprintln!("penguinshell: {message} (try penguinshell --help)");
+            return ExitCode::from(2);
+        }
+    };
+    let mut shell = Shell::new();
+    let status = match mode {
+        Mode::Help => {
+            print!("{USAGE}");
+            0
+        }
+        Mode::Version => {
+            println!("penguinshell {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        Mode::Command(line) => {
+            let flow = shell.run_line(&line, &mut io::stdout().lock(), &mut io::stderr());
+            match flow {
+                Flow::Exit(status) => status,
+                Flow::Continue => shell.status(),
+            }
+        }
+        Mode::Stdin if io::stdin().is_terminal() => repl::run(&mut shell),
+        Mode::Stdin => run_lines(&mut shell, io::stdin().lock()),
+    };
+    ExitCode::from((status & 0xff) as u8)
+}
+
+/// Runs every line of `input` until its end or `exit`; returns the exit status.
+fn run_lines(shell: &mut Shell, mut input: impl BufRead) -> i32 {
+    let mut out = io::stdout().lock();
+    let mut err = io::stderr();
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match input.read_until(b'\n', &mut buf) {
+            Ok(0) => return shell.status(),
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("penguinshell: cannot read stdin: {e}");
+                return 1;
+            }
+        }
+        let line = String::from_utf8_lossy(&buf);
+        if let Flow::Exit(status) = shell.run_line(&line, &mut out, &mut err) {
+            return status;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Mode, String> {
+        parse_args(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn flags() {
+        assert_eq!(parse(&[]), Ok(Mode::Stdin));
+        assert_eq!(parse(&["--help"]), Ok(Mode::Help));
+        assert_eq!(parse(&["-h"]), Ok(Mode::Help));
+        assert_eq!(parse(&["--version"]), Ok(Mode::Version));
+        assert_eq!(parse(&["-c", "ls /"]), Ok(Mode::Command("ls /".into())));
+        assert_eq!(parse(&["-c"]), Err("-c needs a command".into()));
+        assert_eq!(parse(&["-x"]), Err("unknown argument -x".into()));
+        assert_eq!(
+            parse(&["-c", "a", "b"]),
+            Err("unexpected argument b".into())
+        );
+    }
+
+    #[test]
+    fn lines_run_until_the_end_of_input() {
+        let mut shell = Shell::new();
+        let input: &[u8] = b"ls /definitely-not-here\n";
+        assert_eq!(run_lines(&mut shell, input), 1);
+        let input: &[u8] = b"exit 7\necho never\n";
+        assert_eq!(run_lines(&mut shell, input), 7);
+    }
 }
