@@ -1,0 +1,170 @@
+//! The shell with stdin from a pipe, and with `-c`.
+
+use super::{bundle, ran, run};
+
+#[test]
+fn piped_ls_prints_exactly_the_names() {
+    let dir = bundle();
+    assert_eq!(
+        run(dir.path(), &[], "ls\n"),
+        ran(0, "bin dev etc proc sys\n", "")
+    );
+    let path = dir.path().to_str().unwrap();
+    assert_eq!(
+        run(dir.path(), &[], &format!("ls {path}\n")),
+        ran(0, "bin dev etc proc sys\n", "")
+    );
+}
+
+#[test]
+fn piped_mode_prints_no_prompt_and_exits_with_the_last_status() {
+    let dir = bundle();
+    assert_eq!(
+        run(dir.path(), &[], "echo hi\nls /nope\n"),
+        ran(1, "hi\n", "ls: /nope: No such file or directory\n")
+    );
+    assert_eq!(
+        run(dir.path(), &[], "ls /nope\necho $?\n"),
+        ran(0, "1\n", "ls: /nope: No such file or directory\n")
+    );
+    assert_eq!(run(dir.path(), &[], ""), ran(0, "", ""));
+}
+
+#[test]
+fn piped_mode_keeps_state_between_lines_and_stops_at_exit() {
+    let dir = bundle();
+    let input = "cd etc\npwd\ncd ..\nls\nexit 4\necho never\n";
+    let etc = dir.path().canonicalize().unwrap().join("etc");
+    assert_eq!(
+        run(dir.path(), &[], input),
+        ran(4, &format!("{}\nbin dev etc proc sys\n", etc.display()), "")
+    );
+}
+
+#[test]
+fn last_line_without_newline_still_runs() {
+    let dir = bundle();
+    assert_eq!(run(dir.path(), &[], "echo a\necho b"), ran(0, "a\nb\n", ""));
+}
+
+#[test]
+fn dash_c_runs_one_line_with_its_status() {
+    let dir = bundle();
+    assert_eq!(
+        run(dir.path(), &["-c", "echo a; echo b"], ""),
+        ran(0, "a\nb\n", "")
+    );
+    assert_eq!(run(dir.path(), &["-c", "exit 3"], ""), ran(3, "", ""));
+    assert_eq!(
+        run(dir.path(), &["-c", "ls /nope"], ""),
+        ran(1, "", "ls: /nope: No such file or directory\n")
+    );
+    assert_eq!(
+        run(dir.path(), &["-c", "no-such-penguin-command x"], ""),
+        ran(127, "", "no-such-penguin-command: command not found\n")
+    );
+    assert_eq!(
+        run(dir.path(), &["-c", "echo 'open"], ""),
+        ran(
+            2,
+            "",
+            "penguinshell: syntax error: unterminated single quote\n"
+        )
+    );
+}
+
+#[test]
+fn dash_c_ignores_stdin() {
+    let dir = bundle();
+    assert_eq!(run(dir.path(), &["-c", "pwd"], "echo no\n").stderr, "");
+    assert!(
+        !run(dir.path(), &["-c", "pwd"], "echo no\n")
+            .stdout
+            .contains("no")
+    );
+}
+
+#[test]
+fn quotes_escapes_variables_and_comments() {
+    let dir = bundle();
+    let line = r#"echo "$PENGUIN" '$PENGUIN' ${PENGUIN}s \$x "a  b" $NOPE # gone"#;
+    assert_eq!(
+        run(dir.path(), &["-c", line], ""),
+        ran(0, "tux $PENGUIN tuxs $x a  b\n", "")
+    );
+}
+
+#[test]
+fn programs_run_in_order_with_builtins() {
+    let dir = bundle();
+    assert_eq!(
+        run(
+            dir.path(),
+            &["-c", "echo 1; sh -c 'echo 2; exit 5'; echo $?"],
+            ""
+        ),
+        ran(0, "1\n2\n5\n", "")
+    );
+    assert_eq!(
+        run(dir.path(), &[], "echo 1\nsh -c 'echo 2 >&2'\necho 3\n"),
+        ran(0, "1\n3\n", "2\n")
+    );
+}
+
+#[test]
+fn help_and_version() {
+    let dir = bundle();
+    let help = run(dir.path(), &["--help"], "");
+    assert_eq!(help.status, 0);
+    assert!(
+        help.stdout
+            .starts_with("usage: penguinshell [-c COMMAND]\n")
+    );
+    assert_eq!(
+        run(dir.path(), &["--version"], ""),
+        ran(
+            0,
+            &format!("penguinshell {}\n", env!("CARGO_PKG_VERSION")),
+            ""
+        )
+    );
+    let builtin_help = run(dir.path(), &["-c", "help"], "");
+    assert!(builtin_help.stdout.contains("ls [-a] [-l] [PATH...]"));
+}
+
+#[test]
+fn bad_flags_are_one_error_line_and_status_2() {
+    let dir = bundle();
+    assert_eq!(
+        run(dir.path(), &["--frobnicate"], ""),
+        ran(
+            2,
+            "",
+            "penguinshell: unknown argument --frobnicate (try penguinshell --help)\n"
+        )
+    );
+    assert_eq!(
+        run(dir.path(), &["-c"], ""),
+        ran(
+            2,
+            "",
+            "penguinshell: -c needs a command (try penguinshell --help)\n"
+        )
+    );
+}
+
+#[test]
+fn errors_do_not_stop_the_shell() {
+    let dir = bundle();
+    let input = "ls /nope\ncd /nope\nnope-penguin\necho \"$?\"\nls\n";
+    assert_eq!(
+        run(dir.path(), &[], input),
+        ran(
+            0,
+            "127\nbin dev etc proc sys\n",
+            "ls: /nope: No such file or directory\n\
+             cd: /nope: No such file or directory\n\
+             nope-penguin: command not found\n"
+        )
+    );
+}
