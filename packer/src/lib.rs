@@ -14,11 +14,17 @@
 //! machine, any day, with any number of threads.
 
 pub mod digest;
+pub mod bundle;
+pub mod compress;
+pub mod config;
 pub mod docker_archive;
 pub mod error;
 pub mod fsutil;
+pub mod index;
 pub mod json;
+pub mod layer;
 pub mod layout;
+pub mod manifest;
 pub mod tar;
 
 pub use error::{Error, Result};

@@ -145,7 +145,8 @@ impl<W: Write> TarWriter<W> {
         self.pad(bytes.len() as u64)
     }
 
-    fn pad(&mut self, size: u64) -> io::Result<()> {
+    /// Pads content of `size` bytes to the 512-byte block size.
+    pub fn pad(&mut self, size: u64) -> io::Result<()> {
         let rem = (size % BLOCK as u64) as usize;
         if rem != 0 {
             self.out.write_all(&[0u8; BLOCK][..BLOCK - rem])?;

@@ -1,0 +1,410 @@
+//! Gzip the layer, on all cores, pigz-style; or zstd; or nothing.
+//!
+//! Gzip output is byte-identical whatever the number of threads: the input is cut into fixed
+//! [`GZIP_BLOCK`]-byte blocks; each block is deflated on its own with the previous 32 KiB of
+//! input as its dictionary and ends with a sync flush (the last one with the final block); the
+//! raw deflate streams are joined into ONE gzip member whose CRC32 is combined from the
+//! blocks' CRCs. The header has mtime 0, no file name, OS unix. Blocks in flight are bounded,
+//! so memory stays bounded too.
+//!
+//! Zstd uses libzstd's multithreaded mode with at least one worker, whose output does not
+//! depend on the number of workers.
+
+use flate2::{Compress, Compression as Level, FlushCompress, Status};
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+/// Bytes of input per independently deflated block.
+pub const GZIP_BLOCK: usize = 1 << 20;
+/// The deflate window: how much preceding input each block may refer to.
+const DICT: usize = 32 * 1024;
+
+/// Which compression a layer gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// gzip (deflate) at a level 1..=9
+    Gzip(u32),
+    /// zstd at a level 1..=19
+    Zstd(i32),
+    /// an uncompressed tar
+    None,
+}
+
+impl Compression {
+    /// The default level of each kind: gzip 6, zstd 3.
+    pub fn default_of(kind: &str) -> Option<Compression> {
+        match kind {
+            "gzip" => Some(Compression::Gzip(6)),
+            "zstd" => Some(Compression::Zstd(3)),
+            "none" => Some(Compression::None),
+            _ => None,
+        }
+    }
+}
+
+/// The number of compression threads to use by default: every core.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A compressor in the stream: tar bytes in, compressed bytes out to `W`.
+pub enum Compressor<W: Write + Send + 'static> {
+    /// parallel gzip
+    Gzip(ParallelGzip<W>),
+    /// libzstd
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+    /// pass-through
+    None(W),
+}
+
+impl<W: Write + Send + 'static> Compressor<W> {
+    /// Starts compressing into `out` with `threads` threads.
+    pub fn new(kind: Compression, threads: usize, out: W) -> io::Result<Self> {
+        Ok(match kind {
+            Compression::Gzip(level) => Compressor::Gzip(ParallelGzip::new(out, level, threads)),
+            Compression::Zstd(level) => {
+                let mut enc = zstd::stream::write::Encoder::new(out, level)?;
+                enc.multithread(threads.max(1) as u32)?;
+                enc.include_checksum(false)?;
+                enc.include_contentsize(false)?;
+                Compressor::Zstd(enc)
+            }
+            Compression::None => Compressor::None(out),
+        })
+    }
+
+    /// Ends the stream and returns the writer.
+    pub fn finish(self) -> io::Result<W> {
+        match self {
+            Compressor::Gzip(g) => g.finish(),
+            Compressor::Zstd(z) => z.finish(),
+            Compressor::None(w) => Ok(w),
+        }
+    }
+}
+
+impl<W: Write + Send + 'static> Write for Compressor<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Compressor::Gzip(g) => g.write(buf),
+            Compressor::Zstd(z) => z.write(buf),
+            Compressor::None(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Compressor::Gzip(_) => Ok(()),
+            Compressor::Zstd(z) => z.flush(),
+            Compressor::None(w) => w.flush(),
+        }
+    }
+}
+
+struct Job {
+    seq: u64,
+    dict: Vec<u8>,
+    data: Vec<u8>,
+    last: bool,
+}
+
+struct Done {
+    seq: u64,
+    deflated: io::Result<Vec<u8>>,
+    crc: crc32fast::Hasher,
+}
+
+/// Gzip in parallel: one gzip member, identical bytes for any thread count.
+pub struct ParallelGzip<W: Write> {
+    out: W,
+    level: u32,
+    block: Vec<u8>,
+    dict: Vec<u8>,
+    next_seq: u64,
+    next_write: u64,
+    pending: BTreeMap<u64, Done>,
+    in_flight: usize,
+    max_in_flight: usize,
+    crc: crc32fast::Hasher,
+    total: u64,
+    header_written: bool,
+    workers: Option<Workers>,
+}
+
+struct Workers {
+    jobs: SyncSender<Job>,
+    done: Receiver<Done>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl<W: Write> ParallelGzip<W> {
+    /// Gzips into `out` at `level` (1..=9) with `threads` worker threads (1 = inline).
+    pub fn new(out: W, level: u32, threads: usize) -> Self {
+        let threads = threads.max(1);
+        let workers = (threads > 1).then(|| {
+            let (jobs_tx, jobs_rx) = sync_channel::<Job>(threads);
+            let jobs_rx = Arc::new(Mutex::new(jobs_rx));
+            let (done_tx, done_rx) = channel::<Done>();
+            let handles = (0..threads)
+                .map(|_| {
+                    let rx = Arc::clone(&jobs_rx);
+                    let tx: Sender<Done> = done_tx.clone();
+                    std::thread::spawn(move || {
+                        loop {
+                            let job = match rx.lock().map(|r| r.recv()) {
+                                Ok(Ok(job)) => job,
+                                _ => break,
+                            };
+                            if tx.send(deflate_block(job, level)).is_err() {
+                                break;
+                            }
+                        }
+                    })
+                })
+                .collect();
+            Workers {
+                jobs: jobs_tx,
+                done: done_rx,
+                handles,
+            }
+        });
+        ParallelGzip {
+            out,
+            level,
+            block: Vec::with_capacity(GZIP_BLOCK),
+            dict: Vec::new(),
+            next_seq: 0,
+            next_write: 0,
+            pending: BTreeMap::new(),
+            in_flight: 0,
+            max_in_flight: 2 * threads,
+            crc: crc32fast::Hasher::new(),
+            total: 0,
+            header_written: false,
+            workers,
+        }
+    }
+
+    fn dispatch(&mut self, last: bool) -> io::Result<()> {
+        if !self.header_written {
+            // magic, deflate, no flags, mtime 0, no extra flags, OS unix
+            self.out
+                .write_all(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3])?;
+            self.header_written = true;
+        }
+        let data = std::mem::replace(&mut self.block, Vec::with_capacity(GZIP_BLOCK));
+        let tail = data.len().saturating_sub(DICT);
+        let mut next_dict = self.dict.clone();
+        if data.len() >= DICT {
+            next_dict.clear();
+        } else {
+            let keep = (next_dict.len() + data.len()).saturating_sub(DICT);
+            next_dict.drain(..keep);
+        }
+        next_dict.extend_from_slice(&data[tail..]);
+        let job = Job {
+            seq: self.next_seq,
+            dict: std::mem::replace(&mut self.dict, next_dict),
+            data,
+            last,
+        };
+        self.next_seq += 1;
+        if self.workers.is_none() {
+            let done = deflate_block(job, self.level);
+            self.pending.insert(done.seq, done);
+            return self.write_ready();
+        }
+        while self.in_flight >= self.max_in_flight {
+            self.receive_one()?;
+        }
+        let workers = self.workers.as_ref().expect("threaded mode");
+        workers
+            .jobs
+            .send(job)
+            .map_err(|_| io::Error::other("gzip worker stopped"))?;
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    fn receive_one(&mut self) -> io::Result<()> {
+        let workers = self.workers.as_ref().expect("threaded mode");
+        let done = workers
+            .done
+            .recv()
+            .map_err(|_| io::Error::other("gzip worker stopped"))?;
+        self.in_flight -= 1;
+        self.pending.insert(done.seq, done);
+        self.write_ready()
+    }
+
+    fn write_ready(&mut self) -> io::Result<()> {
+        while let Some(done) = self.pending.remove(&self.next_write) {
+            self.out.write_all(&done.deflated?)?;
+            self.crc.combine(&done.crc);
+            self.next_write += 1;
+        }
+        Ok(())
+    }
+
+    /// Compresses what is left, writes the trailer (CRC32, size mod 2^32), returns the writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.dispatch(true)?;
+        while self.next_write < self.next_seq {
+            self.receive_one()?;
+        }
+        let crc = std::mem::take(&mut self.crc).finalize();
+        let total = self.total;
+        self.out.write_all(&crc.to_le_bytes())?;
+        self.out.write_all(&(total as u32).to_le_bytes())?;
+        self.out.flush()?;
+        if let Some(w) = self.workers.take() {
+            drop(w.jobs);
+            for h in w.handles {
+                let _ = h.join();
+            }
+        }
+        // self has a Drop-free layout, so the writer can be moved out
+        let ParallelGzip { out, .. } = self;
+        Ok(out)
+    }
+}
+
+impl<W: Write> Write for ParallelGzip<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let room = GZIP_BLOCK - self.block.len();
+        let n = buf.len().min(room);
+        self.block.extend_from_slice(&buf[..n]);
+        self.total += n as u64;
+        if self.block.len() == GZIP_BLOCK {
+            self.dispatch(false)?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Deflates one block (raw deflate, previous input as dictionary) ending in a sync flush, or in
+/// the final block when `last`.
+fn deflate_block(job: Job, level: u32) -> Done {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&job.data);
+    let deflated = (|| -> io::Result<Vec<u8>> {
+        let mut c = Compress::new(Level::new(level), false);
+        if !job.dict.is_empty() {
+            c.set_dictionary(&job.dict).map_err(io::Error::other)?;
+        }
+        let mut out = Vec::with_capacity(job.data.len() + job.data.len() / 8 + 1024);
+        let flush = if job.last {
+            FlushCompress::Finish
+        } else {
+            FlushCompress::Sync
+        };
+        loop {
+            let consumed = c.total_in() as usize;
+            let status = c
+                .compress_vec(&job.data[consumed..], &mut out, flush)
+                .map_err(io::Error::other)?;
+            let all_in = c.total_in() as usize == job.data.len();
+            let room_left = out.len() < out.capacity();
+            match status {
+                Status::StreamEnd => break,
+                _ if all_in && room_left && !job.last => break,
+                _ => out.reserve(out.capacity().max(4096)),
+            }
+        }
+        Ok(out)
+    })();
+    Done {
+        seq: job.seq,
+        deflated,
+        crc,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn sample(len: usize) -> Vec<u8> {
+        // half text, half pseudo-random, deterministic
+        let mut x: u64 = 0x9e3779b97f4a7c15;
+        (0..len)
+            .map(|i| {
+                if (i / 100_000) % 2 == 0 {
+                    b"the penguin shell prints bin dev etc proc sys\n"[i % 46]
+                } else {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                }
+            })
+            .collect()
+    }
+
+    fn gzip(data: &[u8], threads: usize, chunk: usize) -> Vec<u8> {
+        let mut g = ParallelGzip::new(Vec::new(), 6, threads);
+        for c in data.chunks(chunk.max(1)) {
+            g.write_all(c).unwrap();
+        }
+        g.finish().unwrap()
+    }
+
+    #[test]
+    fn same_bytes_for_any_thread_count_and_round_trips() {
+        for len in [0, 1, 1000, GZIP_BLOCK, GZIP_BLOCK + 1, 3 * GZIP_BLOCK + 12345] {
+            let data = sample(len);
+            let one = gzip(&data, 1, 7919);
+            for threads in [2, 3, 8] {
+                assert_eq!(one, gzip(&data, threads, 65536), "len {len} threads {threads}");
+            }
+            assert_eq!(&one[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+            let mut back = Vec::new();
+            flate2::read::MultiGzDecoder::new(&one[..])
+                .read_to_end(&mut back)
+                .unwrap();
+            assert_eq!(back, data, "len {len}");
+            // one member: the plain decoder reads it all too
+            let mut single = Vec::new();
+            flate2::read::GzDecoder::new(&one[..])
+                .read_to_end(&mut single)
+                .unwrap();
+            assert_eq!(single.len(), data.len());
+        }
+    }
+
+    #[test]
+    fn block_splitting_costs_little_against_serial_gzip() {
+        let data = sample(4 * GZIP_BLOCK);
+        let ours = gzip(&data, 2, 1 << 16);
+        let mut serial = flate2::write::GzEncoder::new(Vec::new(), Level::new(6));
+        serial.write_all(&data).unwrap();
+        let serial = serial.finish().unwrap();
+        assert!(
+            (ours.len() as f64) < serial.len() as f64 * 1.01,
+            "{} vs {}",
+            ours.len(),
+            serial.len()
+        );
+    }
+
+    #[test]
+    fn zstd_output_does_not_depend_on_workers() {
+        let data = sample(3 * GZIP_BLOCK);
+        let run = |threads| {
+            let mut c = Compressor::new(Compression::Zstd(3), threads, Vec::new()).unwrap();
+            c.write_all(&data).unwrap();
+            c.finish().unwrap()
+        };
+        let one = run(1);
+        assert_eq!(one, run(2));
+        assert_eq!(zstd::decode_all(&one[..]).unwrap(), data);
+    }
+}

@@ -1,0 +1,271 @@
+//! Tar the bundle, then digest and diff id, in one streaming pass.
+//!
+//! Every file is read once. Tar bytes feed the diff id hash (and the optional rootfs tar);
+//! the compressor turns them into layer bytes, which feed the layer digest, the byte count
+//! and a temporary blob file that the caller renames to its digest. Memory stays bounded: a
+//! copy buffer and the compressor's blocks in flight.
+
+use crate::bundle::{Bundle, CAPABILITY_XATTR, EntryKind};
+use crate::compress::{Compression, Compressor};
+use crate::digest::{DigestWriter, finish};
+use crate::error::{Error, IoContext, Result};
+use crate::tar::{Kind, TarWriter};
+use oci_spec::image::Digest;
+use sha2::{Digest as _, Sha256};
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+const COPY_BUF: usize = 256 * 1024;
+
+/// What the article computed by hand for a layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layer {
+    /// sha256 of the compressed bytes: the blob's name
+    pub digest: Digest,
+    /// size of the compressed bytes
+    pub size: u64,
+    /// sha256 of the uncompressed tar: the config's `rootfs.diff_ids`
+    pub diff_id: Digest,
+    /// size of the uncompressed tar
+    pub tar_size: u64,
+    /// how it is compressed
+    pub compression: Compression,
+}
+
+/// Writes the bundle as a tar to `out`: bytewise path order, relative names, normalized
+/// headers with `mtime`. `out_name` names the destination in write errors.
+pub fn write_tar<W: Write>(bundle: &Bundle, mtime: u64, out: W, out_name: &Path) -> Result<W> {
+    let mut tar = TarWriter::new(out, mtime);
+    let mut buf = vec![0u8; COPY_BUF];
+    let werr = |e: io::Error| Error::Io {
+        action: "write the layer to",
+        path: out_name.to_path_buf(),
+        source: e,
+    };
+    for entry in bundle.entries() {
+        let caps: Vec<(&str, &[u8])> = entry
+            .capability
+            .as_deref()
+            .map(|c| vec![(CAPABILITY_XATTR, c)])
+            .unwrap_or_default();
+        match &entry.kind {
+            EntryKind::Dir => tar
+                .header(Kind::Dir, &entry.path, entry.mode, 0, b"", &caps)
+                .map_err(werr)?,
+            EntryKind::Symlink { target } => tar
+                .header(Kind::Symlink, &entry.path, entry.mode, 0, target, &[])
+                .map_err(werr)?,
+            EntryKind::HardLink { target } => tar
+                .header(Kind::HardLink, &entry.path, entry.mode, 0, target, &[])
+                .map_err(werr)?,
+            EntryKind::File { source } => {
+                let mut file = File::open(source).io("read", source)?;
+                let size = file.metadata().io("read", source)?.len();
+                tar.header(Kind::File, &entry.path, entry.mode, size, b"", &caps)
+                    .map_err(werr)?;
+                copy_exactly(&mut file, source, size, &mut tar, &mut buf, &werr)?;
+                tar.pad(size).map_err(werr)?;
+            }
+        }
+    }
+    tar.finish().map_err(werr)
+}
+
+fn copy_exactly<W: Write>(
+    file: &mut File,
+    source: &Path,
+    size: u64,
+    tar: &mut TarWriter<W>,
+    buf: &mut [u8],
+    werr: &impl Fn(io::Error) -> Error,
+) -> Result<()> {
+    let changed = || Error::FileChanged {
+        path: source.to_path_buf(),
+        expected: size,
+    };
+    let mut left = size;
+    while left > 0 {
+        let want = left.min(buf.len() as u64) as usize;
+        let n = read_retry(file, &mut buf[..want]).io("read", source)?;
+        if n == 0 {
+            return Err(changed());
+        }
+        tar.get_mut().write_all(&buf[..n]).map_err(werr)?;
+        left -= n as u64;
+    }
+    if read_retry(file, &mut buf[..1]).io("read", source)? != 0 {
+        return Err(changed());
+    }
+    Ok(())
+}
+
+fn read_retry(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match file.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
+}
+
+/// Tar bytes in: hashed for the diff id, copied to the rootfs tar, passed to the compressor.
+struct Tee<C> {
+    diff: Sha256,
+    count: u64,
+    rootfs: Option<BufWriter<File>>,
+    next: C,
+}
+
+impl<C: Write> Write for Tee<C> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.next.write_all(buf)?;
+        if let Some(r) = &mut self.rootfs {
+            r.write_all(buf)?;
+        }
+        self.diff.update(buf);
+        self.count += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The layer blob written by [`pack_layer`]: still a temporary file, to be renamed to its
+/// digest by the caller.
+pub struct PackedLayer {
+    /// digests and sizes
+    pub layer: Layer,
+    /// the compressed bytes
+    pub blob: tempfile::NamedTempFile,
+}
+
+/// The one streaming pass: tars `bundle`, hashes the tar (diff id), optionally copies it to
+/// `rootfs_tar`, compresses it on `threads` threads into a temporary file in `blob_dir`,
+/// hashing and counting the compressed bytes (layer digest and size).
+pub fn pack_layer(
+    bundle: &Bundle,
+    compression: Compression,
+    threads: usize,
+    mtime: u64,
+    blob_dir: &Path,
+    rootfs_tar: Option<&Path>,
+) -> Result<PackedLayer> {
+    let blob = tempfile::Builder::new()
+        .prefix(".packer-layer-")
+        .tempfile_in(blob_dir)
+        .io("create a temporary file in", blob_dir)?;
+    let blob_path: PathBuf = blob.path().to_path_buf();
+    let file = blob.as_file().try_clone().io("open", &blob_path)?;
+    let rootfs = match rootfs_tar {
+        Some(p) => Some(BufWriter::with_capacity(
+            1 << 16,
+            File::create(p).io("create", p)?,
+        )),
+        None => None,
+    };
+    let sink = DigestWriter::new(BufWriter::with_capacity(1 << 16, file));
+    let comp = Compressor::new(compression, threads, sink).io("start compressing", &blob_path)?;
+    let tee = Tee {
+        diff: Sha256::new(),
+        count: 0,
+        rootfs,
+        next: comp,
+    };
+    let tee = write_tar(bundle, mtime, tee, &blob_path)?;
+    let Tee {
+        diff,
+        count,
+        rootfs,
+        next,
+    } = tee;
+    if let (Some(mut r), Some(p)) = (rootfs, rootfs_tar) {
+        r.flush().io("write", p)?;
+    }
+    let sink = next.finish().io("write the layer to", &blob_path)?;
+    let (digest, size, mut buffered) = sink.finish();
+    buffered.flush().io("write the layer to", &blob_path)?;
+    Ok(PackedLayer {
+        layer: Layer {
+            digest,
+            size,
+            diff_id: finish(diff),
+            tar_size: count,
+            compression,
+        },
+        blob,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tar_holds_entries_in_order_with_normalized_headers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = tmp.path().join("f");
+        std::fs::write(&f, b"hello").unwrap();
+        let mut b = Bundle::new();
+        b.add_file("bin/sh", &f, Some(0o755)).unwrap();
+        b.add_symlink("bin/ls", "sh").unwrap();
+        b.add_dir("etc", 0o755).unwrap();
+        let bytes = write_tar(&b, 0, Vec::new(), Path::new("mem")).unwrap();
+        let mut ar = ::tar::Archive::new(&bytes[..]);
+        let got: Vec<(String, u64, u64)> = ar
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                assert_eq!((h.uid().unwrap(), h.gid().unwrap()), (0, 0));
+                (
+                    e.path().unwrap().display().to_string(),
+                    h.mtime().unwrap(),
+                    h.size().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("bin/".to_owned(), 0, 0),
+                ("bin/ls".to_owned(), 0, 0),
+                ("bin/sh".to_owned(), 0, 5),
+                ("etc/".to_owned(), 0, 0)
+            ]
+        );
+    }
+
+    #[test]
+    fn one_pass_gives_the_digests_of_the_bytes_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = tmp.path().join("f");
+        std::fs::write(&f, vec![7u8; 3_000_000]).unwrap();
+        let mut b = Bundle::new();
+        b.add_file("big", &f, Some(0o644)).unwrap();
+        let rootfs = tmp.path().join("rootfs.tar");
+        let packed = pack_layer(
+            &b,
+            Compression::Gzip(6),
+            2,
+            0,
+            tmp.path(),
+            Some(&rootfs),
+        )
+        .unwrap();
+        let blob = std::fs::read(packed.blob.path()).unwrap();
+        let tar = std::fs::read(&rootfs).unwrap();
+        assert_eq!(packed.layer.size, blob.len() as u64);
+        assert_eq!(packed.layer.digest, crate::digest::sha256_digest(&blob));
+        assert_eq!(packed.layer.diff_id, crate::digest::sha256_digest(&tar));
+        assert_eq!(packed.layer.tar_size, tar.len() as u64);
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&blob[..])
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, tar);
+    }
+}
