@@ -1,0 +1,225 @@
+//! What can go wrong on the wire, as one readable line each, and the CLI's exit codes.
+//!
+//! A registry answers failures with `{"errors":[{"code","message","detail"}]}`; [`Error::Registry`]
+//! turns that into `push 127.0.0.1:5000/user/penguinshell: denied: requested access to the
+//! resource is denied (401 UNAUTHORIZED)`. No error message ever carries a secret.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// Exit code: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: any other failure (a bad source image, a local file that cannot be written).
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code: bad usage (unknown flag, bad reference, missing argument).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: the registry or its token server refused our credentials or access.
+pub const EXIT_AUTH: u8 = 3;
+/// Exit code: the registry failed, answered something wrong, or could not be reached.
+pub const EXIT_REGISTRY: u8 = 4;
+
+/// One entry of a registry's error JSON.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct RegistryErrorEntry {
+    /// The registry's code, e.g. `UNAUTHORIZED`, `DENIED`, `BLOB_UNKNOWN`.
+    #[serde(default)]
+    pub code: String,
+    /// The human message.
+    #[serde(default)]
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+struct RegistryErrorBody {
+    #[serde(default)]
+    errors: Vec<RegistryErrorEntry>,
+}
+
+/// Parses a registry's error body; anything else gives no entries.
+pub fn parse_registry_errors(body: &[u8]) -> Vec<RegistryErrorEntry> {
+    serde_json::from_slice::<RegistryErrorBody>(body)
+        .map(|b| b.errors)
+        .unwrap_or_default()
+}
+
+/// Everything pusher's library can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A reference that does not parse.
+    #[error(transparent)]
+    Reference(#[from] crate::reference::ReferenceError),
+
+    /// The registry (or its token server) refused us: wrong credentials or no access.
+    #[error("{op} {reference}: denied: {message}")]
+    Auth {
+        /// The operation (`push`, `pull`, `inspect`).
+        op: &'static str,
+        /// The reference, e.g. `127.0.0.1:5000/user/penguinshell`.
+        reference: String,
+        /// What was refused, with the status.
+        message: String,
+    },
+
+    /// The registry answered with an error status.
+    #[error("{op} {reference}: {message} ({status}{code})")]
+    Registry {
+        /// The operation (`push`, `pull`, `inspect`).
+        op: &'static str,
+        /// The reference.
+        reference: String,
+        /// The HTTP status.
+        status: u16,
+        /// ` CODE` of the first registry error, or empty.
+        code: String,
+        /// The registry's message, or what we were doing.
+        message: String,
+    },
+
+    /// The registry could not be reached, after the bounded retries.
+    #[error("{op} {reference}: cannot reach {url}: {message}")]
+    Network {
+        /// The operation.
+        op: &'static str,
+        /// The reference.
+        reference: String,
+        /// The URL we tried (no secrets in it).
+        url: String,
+        /// What failed, including how many attempts.
+        message: String,
+    },
+
+    /// The registry (or a download) gave a digest other than ours.
+    #[error("{op} {reference}: digest mismatch for {what}: expected {expected}, got {got}")]
+    DigestMismatch {
+        /// The operation.
+        op: &'static str,
+        /// The reference.
+        reference: String,
+        /// What was checked (`blob`, `manifest`).
+        what: String,
+        /// Our digest.
+        expected: String,
+        /// The digest we got.
+        got: String,
+    },
+
+    /// The registry answered something we do not understand.
+    #[error("{op} {reference}: {message}")]
+    Protocol {
+        /// The operation.
+        op: &'static str,
+        /// The reference.
+        reference: String,
+        /// What was wrong with the answer.
+        message: String,
+    },
+
+    /// A local file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+
+    /// The image to push could not be read.
+    #[error("cannot read image {source_name}: {message}")]
+    Image {
+        /// The SOURCE argument.
+        source_name: String,
+        /// Why.
+        message: String,
+    },
+
+    /// Credentials could not be found or read (config.json, a credential helper).
+    #[error("credentials: {0}")]
+    Credentials(String),
+}
+
+impl Error {
+    /// The CLI exit code for this error (see the `EXIT_*` constants).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Reference(_) => EXIT_USAGE,
+            Error::Auth { .. } | Error::Credentials(_) => EXIT_AUTH,
+            Error::Registry { .. }
+            | Error::Network { .. }
+            | Error::DigestMismatch { .. }
+            | Error::Protocol { .. } => EXIT_REGISTRY,
+            Error::Io { .. } | Error::Image { .. } => EXIT_FAILURE,
+        }
+    }
+
+    /// Builds the error for an unexpected status, from the registry's error body.
+    pub fn from_status(
+        op: &'static str,
+        reference: &str,
+        status: u16,
+        body: &[u8],
+        doing: &str,
+    ) -> Error {
+        let entries = parse_registry_errors(body);
+        let code = entries
+            .first()
+            .map(|e| format!(" {}", e.code))
+            .unwrap_or_default();
+        let message = match entries.first() {
+            Some(e) if !e.message.is_empty() => e.message.clone(),
+            Some(e) => e.code.to_lowercase().replace('_', " "),
+            None => format!("{doing} failed"),
+        };
+        if status == 401 || status == 403 {
+            return Error::Auth {
+                op,
+                reference: reference.to_string(),
+                message: format!("{message} ({status}{code})"),
+            };
+        }
+        Error::Registry {
+            op,
+            reference: reference.to_string(),
+            status,
+            code,
+            message,
+        }
+    }
+}
+
+/// Results of pusher's library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn denied_is_one_line_with_status_and_code() {
+        let body = br#"{"errors":[{"code":"UNAUTHORIZED","message":"requested access to the resource is denied","detail":[{"Type":"repository","Name":"user/penguinshell","Action":"push"}]}]}"#;
+        let e = Error::from_status("push", "127.0.0.1:5000/user/penguinshell", 401, body, "x");
+        assert_eq!(
+            e.to_string(),
+            "push 127.0.0.1:5000/user/penguinshell: denied: requested access to the resource is denied (401 UNAUTHORIZED)"
+        );
+        assert_eq!(e.exit_code(), EXIT_AUTH);
+    }
+
+    #[test]
+    fn other_statuses_name_the_code() {
+        let body = br#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid"}]}"#;
+        let e = Error::from_status("push", "r/p", 400, body, "push the manifest");
+        assert_eq!(
+            e.to_string(),
+            "push r/p: manifest invalid (400 MANIFEST_INVALID)"
+        );
+        assert_eq!(e.exit_code(), EXIT_REGISTRY);
+        let e = Error::from_status(
+            "pull",
+            "r/p",
+            502,
+            b"<html>bad gateway</html>",
+            "get the manifest",
+        );
+        assert_eq!(e.to_string(), "pull r/p: get the manifest failed (502)");
+    }
+}

@@ -1,0 +1,226 @@
+//! Pulling an image into an OCI layout: get the manifest (verifying its digest), then every
+//! blob, streamed to disk through packer's layout writer, which verifies digest and size.
+
+use crate::client::Client;
+use crate::errors::{Error, Result};
+use crate::progress::{BlobOutcome, Progress};
+use crate::push::{ACCEPT_MANIFESTS, Desc, ManifestDoc, for_each_parallel, is_index};
+use crate::transport::Request;
+use packer::OciLayout;
+use packer::oci_spec::image::{Descriptor, Digest, MediaType};
+use std::path::Path;
+use ureq::http::Method;
+
+/// Manifests larger than this are refused (the spec suggests 4 MiB).
+pub const MANIFEST_LIMIT: u64 = 4 << 20;
+
+/// A fetched manifest: its exact bytes, media type and digest.
+#[derive(Debug, Clone)]
+pub struct FetchedManifest {
+    /// The bytes as served.
+    pub bytes: Vec<u8>,
+    /// The media type (Content-Type, else the document's own).
+    pub media_type: String,
+    /// `sha256:` of the bytes.
+    pub digest: String,
+    /// The parsed document.
+    pub doc: ManifestDoc,
+}
+
+/// Get the manifest `reference` (tag or digest), checking its digest against the reference's
+/// digest and the registry's `Docker-Content-Digest`.
+pub fn get_manifest(client: &Client, reference: &str) -> Result<FetchedManifest> {
+    let req = Request::new(Method::GET, client.url(&format!("manifests/{reference}")))
+        .header("Accept", ACCEPT_MANIFESTS);
+    let mut resp = client.send(&req)?;
+    if resp.status != 200 {
+        return Err(client.status_error(resp, "get the manifest"));
+    }
+    let bytes = resp.bytes(MANIFEST_LIMIT).map_err(|e| Error::Protocol {
+        op: client.op,
+        reference: client.reference.to_string(),
+        message: format!("reading the manifest: {e}"),
+    })?;
+    let digest = packer::digest::sha256_digest(&bytes).to_string();
+    let mismatch = |expected: &str| Error::DigestMismatch {
+        op: client.op,
+        reference: client.reference.to_string(),
+        what: "manifest".into(),
+        expected: expected.to_string(),
+        got: digest.clone(),
+    };
+    if reference.starts_with("sha256:") && reference != digest {
+        return Err(mismatch(reference));
+    }
+    if let Some(theirs) = resp.header("Docker-Content-Digest")
+        && theirs.starts_with("sha256:")
+        && theirs.trim() != digest
+    {
+        return Err(mismatch(theirs.trim()));
+    }
+    let doc = ManifestDoc::parse(&bytes, "the manifest").map_err(|message| Error::Protocol {
+        op: client.op,
+        reference: client.reference.to_string(),
+        message,
+    })?;
+    let media_type = resp
+        .header("Content-Type")
+        .map(|c| c.split(';').next().unwrap_or("").trim().to_string())
+        .filter(|c| c.starts_with("application/vnd."))
+        .or_else(|| doc.media_type.clone())
+        .unwrap_or_else(|| crate::push::OCI_MANIFEST.to_string());
+    Ok(FetchedManifest {
+        bytes,
+        media_type,
+        digest,
+        doc,
+    })
+}
+
+/// What a pull did.
+#[derive(Debug, Clone, Default)]
+pub struct PullReport {
+    /// The top manifest's digest.
+    pub digest: String,
+    /// Blobs downloaded.
+    pub pulled: usize,
+    /// Blobs the layout already had.
+    pub existed: usize,
+}
+
+fn io_error(dir: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Io {
+        path: dir.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    }
+}
+
+fn descriptor(dir: &Path, media_type: &str, size: u64, digest: &str) -> Result<Descriptor> {
+    let d: Digest = digest
+        .parse()
+        .map_err(|e| io_error(dir, format!("bad digest {digest}: {e}")))?;
+    Ok(Descriptor::new(MediaType::from(media_type), size, d))
+}
+
+/// Pulls the client's reference into the OCI layout at `dir` (created if missing), tagged
+/// with the reference's tag.
+pub fn pull_image(
+    client: &Client,
+    dir: &Path,
+    jobs: usize,
+    progress: &Progress,
+) -> Result<PullReport> {
+    let layout = if dir.join(packer::layout::OCI_LAYOUT_FILE).exists() {
+        OciLayout::open(dir)
+    } else {
+        OciLayout::create(dir)
+    }
+    .map_err(|e| io_error(dir, e))?;
+    let top = get_manifest(client, client.reference.manifest_ref())?;
+    let mut manifests = Vec::new();
+    if is_index(&top.media_type) {
+        for m in &top.doc.manifests {
+            manifests.push(get_manifest(client, &m.digest)?);
+        }
+    } else {
+        manifests.push(top.clone());
+    }
+    let mut blobs: Vec<Desc> = Vec::new();
+    for m in &manifests {
+        for b in m.doc.blobs() {
+            if !blobs.iter().any(|x| x.digest == b.digest) {
+                blobs.push(b);
+            }
+        }
+    }
+    let report = std::sync::Mutex::new(PullReport::default());
+    for_each_parallel(&blobs, jobs, |b| {
+        let desc = descriptor(dir, &b.media_type, b.size, &b.digest)?;
+        let bp = progress.blob(&b.digest, b.size);
+        if layout.has_blob(desc.digest()) {
+            bp.finish(BlobOutcome::Exists);
+            report.lock().expect("report").existed += 1;
+            return Ok(());
+        }
+        get_blob(client, &layout, &desc, &bp)?;
+        bp.finish(BlobOutcome::Pulled);
+        report.lock().expect("report").pulled += 1;
+        Ok(())
+    })?;
+    for m in &manifests {
+        let desc = descriptor(dir, &m.media_type, m.bytes.len() as u64, &m.digest)?;
+        layout
+            .write_blob(&desc, m.bytes.as_slice())
+            .map_err(|e| io_error(dir, e))?;
+    }
+    if is_index(&top.media_type) {
+        let desc = descriptor(dir, &top.media_type, top.bytes.len() as u64, &top.digest)?;
+        layout
+            .write_blob(&desc, top.bytes.as_slice())
+            .map_err(|e| io_error(dir, e))?;
+    }
+    let desc = descriptor(dir, &top.media_type, top.bytes.len() as u64, &top.digest)?;
+    layout
+        .add_to_index(desc, client.reference.tag.as_deref())
+        .map_err(|e| io_error(dir, e))?;
+    let mut report = report.into_inner().expect("report");
+    report.digest = top.digest;
+    Ok(report)
+}
+
+/// Get one blob (`GET /v2/NAME/blobs/DIGEST`, redirects followed) streamed into the layout,
+/// which checks its digest and size before it appears.
+pub fn get_blob(
+    client: &Client,
+    layout: &OciLayout,
+    desc: &Descriptor,
+    progress: &crate::progress::BlobProgress,
+) -> Result<()> {
+    let req = Request::new(Method::GET, client.url(&format!("blobs/{}", desc.digest())));
+    let resp = client.send(&req)?;
+    if resp.status != 200 {
+        return Err(client.status_error(resp, "get the blob"));
+    }
+    let cb = progress.callback();
+    let mut reader = resp.reader();
+    let mut sent = 0u64;
+    let counting = std::io::Read::by_ref(&mut reader);
+    let counted = CountingRead {
+        inner: counting,
+        on: |n: usize| {
+            sent += n as u64;
+            if let Some(f) = &cb {
+                f(sent);
+            }
+        },
+    };
+    layout.write_blob(desc, counted).map_err(|e| match e {
+        packer::Error::DigestMismatch {
+            expected, actual, ..
+        } => Error::DigestMismatch {
+            op: client.op,
+            reference: client.reference.to_string(),
+            what: format!("blob {}", desc.digest()),
+            expected,
+            got: actual,
+        },
+        other => Error::Protocol {
+            op: client.op,
+            reference: client.reference.to_string(),
+            message: format!("blob {}: {other}", desc.digest()),
+        },
+    })
+}
+
+struct CountingRead<R, F> {
+    inner: R,
+    on: F,
+}
+
+impl<R: std::io::Read, F: FnMut(usize)> std::io::Read for CountingRead<R, F> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        (self.on)(n);
+        Ok(n)
+    }
+}
