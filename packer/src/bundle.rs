@@ -195,8 +195,14 @@ impl Bundle {
             // tar readers need the file before its links: the first path carries the bytes
             let file = self.entries.remove(&target).expect("checked above");
             for e in self.entries.values_mut() {
-                if e.kind == (EntryKind::HardLink { target: target.clone() }) {
-                    e.kind = EntryKind::HardLink { target: path.clone() };
+                if e.kind
+                    == (EntryKind::HardLink {
+                        target: target.clone(),
+                    })
+                {
+                    e.kind = EntryKind::HardLink {
+                        target: path.clone(),
+                    };
                 }
             }
             self.insert(&path, mode, file.kind, file.capability)?;
@@ -387,7 +393,10 @@ mod tests {
         std::fs::hard_link(r.join("d/z"), r.join("a")).unwrap();
         std::os::unix::fs::symlink("d/z", r.join("s")).unwrap();
         let b = Bundle::from_dir(r).unwrap();
-        let got: Vec<String> = kinds(&b).into_iter().map(|(p, _, k)| format!("{p} {k}")).collect();
+        let got: Vec<String> = kinds(&b)
+            .into_iter()
+            .map(|(p, _, k)| format!("{p} {k}"))
+            .collect();
         assert_eq!(got, ["a file", "d dir", "d/z => a", "s -> d/z"]);
         let fifo = r.join("d/pipe");
         let c = CString::new(fifo.as_os_str().as_bytes()).unwrap();

@@ -191,8 +191,7 @@ impl<W: Write> ParallelGzip<W> {
     fn dispatch(&mut self, last: bool) -> io::Result<()> {
         if !self.header_written {
             // magic, deflate, no flags, mtime 0, no extra flags, OS unix
-            self.out
-                .write_all(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3])?;
+            self.out.write_all(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3])?;
             self.header_written = true;
         }
         let data = std::mem::replace(&mut self.block, Vec::with_capacity(GZIP_BLOCK));
@@ -359,11 +358,22 @@ mod tests {
 
     #[test]
     fn same_bytes_for_any_thread_count_and_round_trips() {
-        for len in [0, 1, 1000, GZIP_BLOCK, GZIP_BLOCK + 1, 3 * GZIP_BLOCK + 12345] {
+        for len in [
+            0,
+            1,
+            1000,
+            GZIP_BLOCK,
+            GZIP_BLOCK + 1,
+            3 * GZIP_BLOCK + 12345,
+        ] {
             let data = sample(len);
             let one = gzip(&data, 1, 7919);
             for threads in [2, 3, 8] {
-                assert_eq!(one, gzip(&data, threads, 65536), "len {len} threads {threads}");
+                assert_eq!(
+                    one,
+                    gzip(&data, threads, 65536),
+                    "len {len} threads {threads}"
+                );
             }
             assert_eq!(&one[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
             let mut back = Vec::new();

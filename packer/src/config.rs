@@ -44,8 +44,7 @@ impl std::str::FromStr for Platform {
         }
         let ok = |p: &str| {
             !p.is_empty()
-                && p
-                    .bytes()
+                && p.bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         };
         if !parts.iter().all(|p| ok(p)) {
@@ -163,10 +162,13 @@ pub fn image_config(settings: &ImageSettings, diff_ids: &[String]) -> Result<Ima
     config.set_cmd(some(&settings.cmd));
     config.set_working_dir(settings.workdir.clone());
     config.set_user(settings.user.clone());
-    config.set_labels(
-        (!settings.labels.is_empty())
-            .then(|| settings.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
-    );
+    config.set_labels((!settings.labels.is_empty()).then(|| {
+        settings
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }));
     let rootfs = RootFsBuilder::default()
         .typ("layers")
         .diff_ids(diff_ids.to_vec())
@@ -220,7 +222,10 @@ mod tests {
         };
         let c = image_config(&s, &["sha256:00".into()]).unwrap();
         let json = String::from_utf8(crate::json::to_canonical_vec(&c, "t").unwrap()).unwrap();
-        assert!(json.contains(r#""created":"1970-01-01T00:00:00Z""#), "{json}");
+        assert!(
+            json.contains(r#""created":"1970-01-01T00:00:00Z""#),
+            "{json}"
+        );
         assert!(json.contains(r#""diff_ids":["sha256:00"]"#), "{json}");
         assert!(json.contains(r#""Entrypoint":["/bin/sh"]"#), "{json}");
         assert!(!json.contains("Cmd"), "{json}");

@@ -4,7 +4,7 @@ use crate::error::{IoContext, Result};
 use std::io::Write;
 use std::path::Path;
 
-/// Writes `bytes` to a temporary file beside `path`, syncs nothing, renames it over `path`.
+/// Writes `bytes` to a temporary file beside `path`, renames it over `path` (mode 0644).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = parent_of(path);
     let mut tmp = tempfile::Builder::new()
@@ -12,10 +12,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .tempfile_in(dir)
         .io("create a temporary file in", dir)?;
     tmp.write_all(bytes).io("write", tmp.path().to_path_buf())?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .io("rename into place", path)?;
-    Ok(())
+    crate::layout::persist_readable(tmp, path)
 }
 
 /// The folder holding `path` (`.` for a bare file name).

@@ -70,9 +70,16 @@ mod tests {
         )
         .unwrap();
         let json = String::from_utf8(crate::json::to_canonical_vec(&idx, "t").unwrap()).unwrap();
-        assert!(json.contains(r#""platform":{"architecture":"arm64","os":"linux","variant":"v8"}"#), "{json}");
+        assert!(
+            json.contains(r#""platform":{"architecture":"arm64","os":"linux","variant":"v8"}"#),
+            "{json}"
+        );
         assert!(json.contains(r#""mediaType":"application/vnd.oci.image.index.v1+json""#));
-        let err = image_index(Format::Oci, &[(d(b"a"), amd.clone()), (d(b"c"), amd)], &BTreeMap::new());
+        let err = image_index(
+            Format::Oci,
+            &[(d(b"a"), amd.clone()), (d(b"c"), amd)],
+            &BTreeMap::new(),
+        );
         assert!(err.is_err());
     }
 }

@@ -247,15 +247,7 @@ mod tests {
         let mut b = Bundle::new();
         b.add_file("big", &f, Some(0o644)).unwrap();
         let rootfs = tmp.path().join("rootfs.tar");
-        let packed = pack_layer(
-            &b,
-            Compression::Gzip(6),
-            2,
-            0,
-            tmp.path(),
-            Some(&rootfs),
-        )
-        .unwrap();
+        let packed = pack_layer(&b, Compression::Gzip(6), 2, 0, tmp.path(), Some(&rootfs)).unwrap();
         let blob = std::fs::read(packed.blob.path()).unwrap();
         let tar = std::fs::read(&rootfs).unwrap();
         assert_eq!(packed.layer.size, blob.len() as u64);

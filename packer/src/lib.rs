@@ -13,14 +13,16 @@
 //! Invariants: packer does no network IO; the same input gives the same digests on any
 //! machine, any day, with any number of threads.
 
-pub mod digest;
+pub mod build;
 pub mod bundle;
 pub mod compress;
 pub mod config;
+pub mod digest;
 pub mod docker_archive;
 pub mod error;
 pub mod fsutil;
 pub mod index;
+pub mod inspect;
 pub mod json;
 pub mod layer;
 pub mod layout;

@@ -1,1 +1,357 @@
-fn main() {}
+//! The `packer` command: thin glue over the library. `build` packs a bundle into an image,
+//! `inspect` verifies one. Errors print as one `error: ...` line and exit 1.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use packer::build::{BuildOptions, BuildReport, Tag, build};
+use packer::bundle::Bundle;
+use packer::compress::{Compression, default_threads};
+use packer::config::{ImageSettings, Platform, parse_env, parse_key_value};
+use packer::inspect::{InspectReport, inspect};
+use packer::manifest::Format;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "packer",
+    version,
+    about = "A filesystem bundle in, a byte-reproducible OCI/Docker image out"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Tar the bundle, gzip it, digest it, write config.json, the manifest and the layout
+    Build(Box<BuildArgs>),
+    /// Print an image's manifest and config in short and verify every blob
+    Inspect {
+        /// an OCI layout folder (DIR or DIR:TAG) or an archive written by `packer build`
+        path: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Oci,
+    Docker,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CompressionArg {
+    Gzip,
+    Zstd,
+    None,
+}
+
+#[derive(clap::Args)]
+struct BuildArgs {
+    /// the folder whose content becomes the image's filesystem
+    rootfs: PathBuf,
+    /// OCI image layout folder to write (created, or added to)
+    #[arg(long, value_name = "DIR")]
+    oci_layout: PathBuf,
+    /// also write a tar that `docker load` and OCI tools both read
+    #[arg(long, value_name = "FILE")]
+    docker_archive: Option<PathBuf>,
+    /// also write the uncompressed layer, for `docker import`
+    #[arg(long, value_name = "FILE")]
+    rootfs_tar: Option<PathBuf>,
+    /// NAME[:TAG] (TAG defaults to latest); repeatable
+    #[arg(long = "tag", value_name = "NAME:TAG")]
+    tags: Vec<String>,
+    /// entrypoint argument; repeat for each
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    entrypoint: Vec<String>,
+    /// default command argument; repeat for each
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    cmd: Vec<String>,
+    /// environment variable K=V; repeatable
+    #[arg(long, value_name = "K=V")]
+    env: Vec<String>,
+    /// working directory
+    #[arg(long, value_name = "P")]
+    workdir: Option<String>,
+    /// user to run as
+    #[arg(long, value_name = "U")]
+    user: Option<String>,
+    /// config label K=V; repeatable
+    #[arg(long, value_name = "K=V")]
+    label: Vec<String>,
+    /// manifest annotation K=V; repeatable
+    #[arg(long, value_name = "K=V")]
+    annotation: Vec<String>,
+    /// OS/ARCH[/VARIANT]
+    #[arg(long, default_value = "linux/amd64")]
+    platform: String,
+    /// media types: OCI or the article's Docker v2 schema 2
+    #[arg(long, value_enum, default_value = "oci")]
+    format: FormatArg,
+    /// layer compression
+    #[arg(long, value_enum, default_value = "gzip")]
+    compression: CompressionArg,
+    /// compression level (gzip 1-9, default 6; zstd 1-19, default 3)
+    #[arg(long, value_name = "N")]
+    level: Option<String>,
+    /// compression threads (default: all cores); the output is the same for any number
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// print the result as one JSON object
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let result = match cli.command {
+        Command::Build(args) => run_build(*args),
+        Command::Inspect { path } => run_inspect(&path),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn compression(kind: CompressionArg, level: Option<&str>) -> Result<Compression> {
+    let parse = |range: std::ops::RangeInclusive<i64>| -> Result<Option<i64>> {
+        let Some(s) = level else { return Ok(None) };
+        match s.parse::<i64>() {
+            Ok(n) if range.contains(&n) => Ok(Some(n)),
+            _ => bail!(
+                "invalid level {s:?}: expected a number from {} to {}",
+                range.start(),
+                range.end()
+            ),
+        }
+    };
+    Ok(match kind {
+        CompressionArg::Gzip => Compression::Gzip(parse(1..=9)?.unwrap_or(6) as u32),
+        CompressionArg::Zstd => Compression::Zstd(parse(1..=19)?.unwrap_or(3) as i32),
+        CompressionArg::None => {
+            if let Some(s) = level {
+                bail!("invalid level {s:?}: --compression none takes no level");
+            }
+            Compression::None
+        }
+    })
+}
+
+fn source_date_epoch() -> Result<u64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Err(_) => Ok(0),
+        Ok(s) if s.is_empty() => Ok(0),
+        Ok(s) => s.parse::<u64>().map_err(|_| {
+            anyhow::anyhow!("invalid SOURCE_DATE_EPOCH {s:?}: expected seconds since 1970")
+        }),
+    }
+}
+
+fn run_build(args: BuildArgs) -> Result<()> {
+    let platform: Platform = args.platform.parse()?;
+    let tags = args
+        .tags
+        .iter()
+        .map(|t| t.parse::<Tag>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let env = args
+        .env
+        .iter()
+        .map(|e| parse_env(e))
+        .collect::<Result<Vec<_>, _>>()?;
+    let labels = args
+        .label
+        .iter()
+        .map(|l| parse_key_value("label", l))
+        .collect::<Result<_, _>>()?;
+    let annotations = args
+        .annotation
+        .iter()
+        .map(|a| parse_key_value("annotation", a))
+        .collect::<Result<_, _>>()?;
+    let compression = compression(args.compression, args.level.as_deref())?;
+    let format = match args.format {
+        FormatArg::Oci => Format::Oci,
+        FormatArg::Docker => Format::Docker,
+    };
+    format.layer_type(compression)?;
+    let threads = match args.threads {
+        Some(0) => bail!("invalid threads 0: expected at least 1"),
+        Some(n) => n,
+        None => default_threads(),
+    };
+    let settings = ImageSettings {
+        platform,
+        env,
+        entrypoint: args.entrypoint,
+        cmd: args.cmd,
+        workdir: args.workdir,
+        user: args.user,
+        labels,
+        annotations,
+        source_date_epoch: source_date_epoch()?,
+    };
+    let bundle = Bundle::from_dir(&args.rootfs).context("cannot read the bundle")?;
+    let opts = BuildOptions {
+        settings,
+        format,
+        compression,
+        threads,
+        tags,
+        oci_layout: args.oci_layout,
+        docker_archive: args.docker_archive,
+        rootfs_tar: args.rootfs_tar,
+    };
+    let report = build(&bundle, &opts)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", build_json(&report))?;
+    } else {
+        print_build(&mut out, &report)?;
+    }
+    Ok(())
+}
+
+fn build_json(r: &BuildReport) -> serde_json::Value {
+    let d = |d: &packer::oci_spec::image::Descriptor| {
+        serde_json::json!({
+            "digest": d.digest().to_string(),
+            "size": d.size(),
+            "mediaType": d.media_type().to_string(),
+        })
+    };
+    serde_json::json!({
+        "layer": d(&r.layer),
+        "diffId": r.diff_id.to_string(),
+        "tarSize": r.tar_size,
+        "config": d(&r.config),
+        "manifest": d(&r.manifest),
+        "tags": r.tags,
+    })
+}
+
+fn print_build(out: &mut impl Write, r: &BuildReport) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "layer     {}  {} bytes  {}",
+        r.layer.digest(),
+        r.layer.size(),
+        r.layer.media_type()
+    )?;
+    writeln!(
+        out,
+        "diff id   {}  {} bytes uncompressed",
+        r.diff_id, r.tar_size
+    )?;
+    writeln!(
+        out,
+        "config    {}  {} bytes",
+        r.config.digest(),
+        r.config.size()
+    )?;
+    writeln!(
+        out,
+        "manifest  {}  {} bytes  {}",
+        r.manifest.digest(),
+        r.manifest.size(),
+        r.manifest.media_type()
+    )?;
+    for t in &r.tags {
+        writeln!(out, "tagged    {t}")?;
+    }
+    Ok(())
+}
+
+fn run_inspect(path: &str) -> Result<()> {
+    let report: InspectReport = inspect(path)?;
+    let mut out = std::io::stdout().lock();
+    for idx in &report.indexes {
+        writeln!(out, "index     {}  {} bytes  ok", idx.digest(), idx.size())?;
+    }
+    for img in &report.images {
+        let c = &img.config;
+        let platform = match c.variant() {
+            Some(v) => format!("{}/{}/{v}", c.os(), c.architecture()),
+            None => format!("{}/{}", c.os(), c.architecture()),
+        };
+        writeln!(
+            out,
+            "image     {}",
+            img.tag.as_deref().unwrap_or("(untagged)")
+        )?;
+        writeln!(
+            out,
+            "manifest  {}  {} bytes  {}  ok",
+            img.manifest.digest(),
+            img.manifest.size(),
+            img.manifest.media_type()
+        )?;
+        writeln!(out, "platform  {platform}")?;
+        writeln!(out, "created   {}", c.created().as_deref().unwrap_or("-"))?;
+        if let Some(cfg) = c.config() {
+            if let Some(e) = cfg.entrypoint() {
+                writeln!(out, "entrypoint {}", serde_json::to_string(e)?)?;
+            }
+            if let Some(e) = cfg.cmd() {
+                writeln!(out, "cmd       {}", serde_json::to_string(e)?)?;
+            }
+            for e in cfg.env().iter().flatten() {
+                writeln!(out, "env       {e}")?;
+            }
+        }
+        writeln!(
+            out,
+            "config    {}  {} bytes  ok",
+            img.config_desc.digest(),
+            img.config_desc.size()
+        )?;
+        for (layer, diff_id) in &img.layers {
+            writeln!(
+                out,
+                "layer     {}  {} bytes  {}  ok",
+                layer.digest(),
+                layer.size(),
+                layer.media_type()
+            )?;
+            writeln!(out, "diff id   {diff_id}  ok")?;
+        }
+    }
+    for t in &report.repo_tags {
+        writeln!(out, "repo tag  {t}")?;
+    }
+    let blobs: usize = report.indexes.len()
+        + report
+            .images
+            .iter()
+            .map(|i| 2 + i.layers.len())
+            .sum::<usize>();
+    writeln!(out, "verified  {blobs} blobs")?;
+    Ok(())
+}
