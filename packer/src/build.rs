@@ -85,6 +85,26 @@ impl std::str::FromStr for Tag {
     }
 }
 
+impl Tag {
+    /// The fully qualified name Docker and containerd use (`docker.io/library/penguin:1`),
+    /// written as `io.containerd.image.name` so `podman load` names the image as tagged.
+    pub fn full_name(&self) -> String {
+        let first = self.name.split('/').next().unwrap_or_default();
+        let has_host = self.name.contains('/')
+            && (first.contains(['.', ':']) || first == "localhost");
+        if has_host {
+            self.to_string()
+        } else if self.name.contains('/') {
+            format!("docker.io/{self}")
+        } else {
+            format!("docker.io/library/{self}")
+        }
+    }
+}
+
+/// The annotation containerd, Docker 25 and podman read for an image's full name.
+pub const CONTAINERD_IMAGE_NAME: &str = "io.containerd.image.name";
+
 impl std::fmt::Display for Tag {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}", self.name, self.tag)
@@ -229,6 +249,15 @@ fn check_target(dir: &Path) -> Result<Target> {
     }
 }
 
+/// The manifest descriptor annotated with the tag's full name.
+fn named(manifest: &Descriptor, tag: &Tag) -> Descriptor {
+    let mut d = manifest.clone();
+    let mut a = d.annotations().clone().unwrap_or_default();
+    a.insert(CONTAINERD_IMAGE_NAME.to_owned(), tag.full_name());
+    d.set_annotations(Some(a));
+    d
+}
+
 fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
     let dir = parent_of(path);
     tempfile::Builder::new()
@@ -268,7 +297,7 @@ pub fn build(bundle: &Bundle, opts: &BuildOptions) -> Result<BuildReport> {
         staged.add_to_index(image.manifest.clone(), None)?;
     }
     for tag in &opts.tags {
-        staged.add_to_index(image.manifest.clone(), Some(&tag.tag))?;
+        staged.add_to_index(named(&image.manifest, tag), Some(&tag.tag))?;
     }
     let repo_tags: Vec<String> = opts.tags.iter().map(Tag::to_string).collect();
 
@@ -329,7 +358,7 @@ pub fn build(bundle: &Bundle, opts: &BuildOptions) -> Result<BuildReport> {
                 layout.add_to_index(image.manifest.clone(), None)?;
             }
             for tag in &opts.tags {
-                layout.add_to_index(image.manifest.clone(), Some(&tag.tag))?;
+                layout.add_to_index(named(&image.manifest, tag), Some(&tag.tag))?;
             }
         }
     }
@@ -358,6 +387,11 @@ mod tests {
         );
         let t: Tag = "localhost:5000/penguin".parse().unwrap();
         assert_eq!(t.tag, "latest");
+        assert_eq!(t.full_name(), "localhost:5000/penguin:latest");
+        let t: Tag = "me/penguin:2".parse().unwrap();
+        assert_eq!(t.full_name(), "docker.io/me/penguin:2");
+        let t: Tag = "penguin:2".parse().unwrap();
+        assert_eq!(t.full_name(), "docker.io/library/penguin:2");
         for bad in ["", "Penguin:1", "a:", "a:-x", "a//b:1", ":1", "a:b:c"] {
             let err = bad.parse::<Tag>().unwrap_err().to_string();
             assert!(err.starts_with("invalid tag"), "{bad}: {err}");
