@@ -90,8 +90,8 @@ impl Tag {
     /// written as `io.containerd.image.name` so `podman load` names the image as tagged.
     pub fn full_name(&self) -> String {
         let first = self.name.split('/').next().unwrap_or_default();
-        let has_host = self.name.contains('/')
-            && (first.contains(['.', ':']) || first == "localhost");
+        let has_host =
+            self.name.contains('/') && (first.contains(['.', ':']) || first == "localhost");
         if has_host {
             self.to_string()
         } else if self.name.contains('/') {
