@@ -7,5 +7,8 @@
 //! never skips, when one is missing).
 
 pub mod docker;
+pub mod proxy;
+pub mod registry;
+pub mod token_server;
 pub mod tools;
 pub mod tutorial;

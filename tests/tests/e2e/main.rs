@@ -4,3 +4,4 @@
 //! through the harness in `tests/src`, and asserts what they printed or wrote.
 
 mod harness;
+mod pusher;
