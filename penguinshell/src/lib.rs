@@ -52,3 +52,4 @@ pub mod builtins;
 pub mod expand;
 pub mod parse;
 pub mod shell;
+pub mod spawn;

@@ -9,10 +9,8 @@
 use crate::builtins::{self, Outcome};
 use crate::expand::{self, Lookup};
 use crate::parse;
-use std::collections::BTreeMap;
+use crate::spawn;
 use std::io::{self, Write};
-use std::os::unix::process::ExitStatusExt;
-use std::process::Command;
 
 /// Status of a command that could not be found.
 pub const NOT_FOUND: i32 = 127;
@@ -24,26 +22,30 @@ pub const SYNTAX_ERROR: i32 = 2;
 /// Variables the shell set, layered over the environment it started with.
 #[derive(Debug, Default, Clone)]
 pub struct Vars {
-    set: BTreeMap<String, String>,
+    // A handful of entries at most: a list is smaller than a map in the binary.
+    set: Vec<(String, String)>,
 }
 
 impl Vars {
     /// The value of `name`: the shell's own, else the environment's.
     pub fn get(&self, name: &str) -> Option<String> {
-        match self.set.get(name) {
-            Some(v) => Some(v.clone()),
+        match self.set.iter().find(|(k, _)| k == name) {
+            Some((_, v)) => Some(v.clone()),
             None => std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()),
         }
     }
 
     /// Sets `name` for the shell and the programs it starts.
     pub fn set(&mut self, name: &str, value: &str) {
-        self.set.insert(name.to_string(), value.to_string());
+        match self.set.iter_mut().find(|(k, _)| k == name) {
+            Some((_, v)) => *v = value.to_string(),
+            None => self.set.push((name.to_string(), value.to_string())),
+        }
     }
 
     /// The variables the shell set itself, to pass on to programs.
-    pub fn overrides(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.set.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    pub fn overrides(&self) -> &[(String, String)] {
+        &self.set
     }
 }
 
@@ -136,16 +138,8 @@ impl Shell {
 /// exist and 126 when it cannot be started, reporting those on `err`.
 pub fn run_program(argv: &[String], vars: &Vars, err: &mut dyn Write) -> i32 {
     let name = &argv[0];
-    let spawned = Command::new(name)
-        .args(&argv[1..])
-        .envs(vars.overrides())
-        .status();
-    match spawned {
-        Ok(status) => match (status.code(), status.signal()) {
-            (Some(code), _) => code,
-            (None, Some(signal)) => 128 + signal,
-            (None, None) => 1,
-        },
+    match spawn::spawn_and_wait(argv, vars.overrides()) {
+        Ok(status) => status,
         Err(e) => {
             let (message, status) = match e.kind() {
                 io::ErrorKind::NotFound if !name.contains('/') => {

@@ -17,7 +17,10 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "Build, run and test the penguinshell image, step by step")]
+#[command(
+    name = "cargo xtask",
+    about = "Build, run and test the penguinshell image, step by step"
+)]
 struct Cli {
     #[command(subcommand)]
     task: Task,
@@ -43,7 +46,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
         Task::Shell(args) => shell::run(args).map(|_| ()),
-        Task::Chroot(args) => chroot::run(args),
+        Task::Chroot(args) => match chroot::run(args) {
+            // The chrooted shell's own status is the task's status.
+            Ok(status) => return ExitCode::from(status),
+            Err(err) => Err(err),
+        },
         Task::Image(args) => image::run(args),
         Task::Registry(args) => registry::run(args),
         Task::Bench(args) => bench::run(args),
