@@ -166,9 +166,13 @@ impl Registry {
 
     /// Starts a registry whose config, certificates and storage live in `dir` (kept).
     pub fn start_in(auth: Auth, dir: &Path) -> Result<Registry> {
+        Registry::start_on(auth, dir, free_port()?)
+    }
+
+    /// Starts a registry on `127.0.0.1:port` whose files live in `dir` (kept).
+    pub fn start_on(auth: Auth, dir: &Path, port: u16) -> Result<Registry> {
         let binary = require("docker-registry");
         std::fs::create_dir_all(dir)?;
-        let port = free_port()?;
         let host = format!("127.0.0.1:{port}");
         let storage = dir.join("storage");
         let mut config = format!(
@@ -317,6 +321,11 @@ impl Registry {
     /// Blocks until the registry exits (for `cargo xtask registry` in the foreground).
     pub fn wait(&mut self) -> Result<std::process::ExitStatus> {
         Ok(self.child.wait()?)
+    }
+
+    /// The registry's exit status if it has exited, without waiting.
+    pub fn try_exit_status(&mut self) -> Result<Option<std::process::ExitStatus>> {
+        Ok(self.child.try_wait()?)
     }
 
     /// Stops the registry now (also done on drop).
