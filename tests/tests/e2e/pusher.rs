@@ -382,7 +382,7 @@ fn pull_reproduces_the_source_blobs_byte_for_byte() {
             .arg(&reference)
             .args(["-u", &user, "--password-stdin", "--chunk-size", "100000"]),
         &pw,
-        &[pw.clone()],
+        std::slice::from_ref(&pw),
     );
     let out_dir = tempfile::tempdir().unwrap();
     let pulled = out_dir.path().join("pulled");
@@ -393,7 +393,7 @@ fn pull_reproduces_the_source_blobs_byte_for_byte() {
             .arg(&pulled)
             .args(["-u", &user, "--password-stdin", "--trace"]),
         &pw,
-        &[pw.clone()],
+        std::slice::from_ref(&pw),
     );
     assert_eq!(pulled_digest, digest);
     assert_eq!(blobs(&pulled), blobs(&image.layout));
@@ -463,7 +463,7 @@ fn wrong_password_is_a_clear_auth_error_and_pushes_no_manifest() {
                 ]),
             &wrong,
         );
-        let line = assert_failure(&out, 3, "denied", &[wrong.clone()]);
+        let line = assert_failure(&out, 3, "denied", std::slice::from_ref(&wrong));
         assert!(line.contains("wrong/penguin"), "{line}");
         assert!(
             !repository_exists(&reg, "wrong/penguin"),
@@ -517,7 +517,13 @@ fn credentials_from_docker_config_auths_never_show() {
     );
     let mut secrets = reg.secrets();
     secrets.push(auth);
-    assert!(reg.token_server.as_ref().unwrap().issued_tokens().len() >= 1);
+    assert!(
+        !reg.token_server
+            .as_ref()
+            .unwrap()
+            .issued_tokens()
+            .is_empty()
+    );
     // pull with --trace too, and check every output against password and every token
     let out_dir = tempfile::tempdir().unwrap();
     let out = pusher(config.path())
@@ -600,7 +606,7 @@ fn credentials_from_a_credential_helper_never_show() {
             .arg(&reference)
             .arg("--trace"),
         "",
-        &[pw.clone()],
+        std::slice::from_ref(&pw),
     );
     assert_eq!(std::fs::read_to_string(&asked).unwrap(), reg.host);
     assert!(repository_exists(&reg, "helper/penguin"));
