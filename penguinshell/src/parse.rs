@@ -2,7 +2,8 @@
 //!
 //! The grammar is a small subset of the POSIX shell's:
 //!
-//! - blanks (space, tab) separate words; `;` separates commands;
+//! - blanks (space, tab) separate words; `;` and newline separate commands (a
+//!   pasted block of lines runs line after line);
 //! - `#` at the start of a word starts a comment that runs to the end of the line;
 //! - `'...'` keeps everything literally;
 //! - `"..."` keeps everything literally except `$` expansions and the backslash
@@ -85,7 +86,7 @@ pub fn is_name(s: &str) -> bool {
 
 type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
 
-/// Splits `line` into commands (separated by `;`) of words.
+/// Splits `line` into commands (separated by `;` or newline) of words.
 ///
 /// Empty commands (a blank line, `;;`, a line that is only a comment) are dropped,
 /// so the result may be empty.
@@ -105,14 +106,17 @@ pub fn parse_line(line: &str) -> Result<Vec<Command>, ParseError> {
 
     while let Some(c) = chars.next() {
         match c {
-            ' ' | '\t' | '\n' | '\r' => command.extend(word.take()),
-            ';' => {
+            ' ' | '\t' | '\r' => command.extend(word.take()),
+            ';' | '\n' => {
                 command.extend(word.take());
                 if !command.is_empty() {
                     commands.push(std::mem::take(&mut command));
                 }
             }
-            '#' if word.is_none() => break,
+            '#' if word.is_none() => {
+                // The comment runs to the end of the line, not of the input.
+                while chars.next_if(|&c| c != '\n').is_some() {}
+            }
             '\'' => {
                 let w = word.get_or_insert_with(Word::default);
                 w.quoted = true;
@@ -258,6 +262,15 @@ mod tests {
             literal_words("echo a;echo b ; pwd"),
             vec![vec!["echo", "a"], vec!["echo", "b"], vec!["pwd"]]
         );
+    }
+
+    #[test]
+    fn newlines_separate_commands_and_end_comments() {
+        assert_eq!(
+            literal_words("echo a # one\necho b\n\n"),
+            vec![vec!["echo", "a"], vec!["echo", "b"]]
+        );
+        assert_eq!(literal_words("echo 'x\ny'"), [["echo", "x\ny"]]);
     }
 
     #[test]

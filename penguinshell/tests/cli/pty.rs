@@ -3,11 +3,14 @@
 //! expects, with a timeout, and fails showing what the terminal got instead.
 
 use super::SHELL;
+use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 use nix::pty::{Winsize, openpty};
 use std::fs::File;
 use std::io::{Read, Write};
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
@@ -30,7 +33,16 @@ impl Session {
             ws_xpixel: 0,
             ws_ypixel: 0,
         };
+        // openpty's descriptors are inherited by every program this test process
+        // starts, until marked close-on-exec. A shell of another test holding our
+        // slave side would keep our terminal open after our shell exits; so mark
+        // them, and let no other session start in between.
+        static START: Mutex<()> = Mutex::new(());
+        let _one_at_a_time = START.lock().unwrap_or_else(|e| e.into_inner());
         let pty = openpty(Some(&size), None).expect("openpty");
+        for fd in [pty.master.as_fd(), pty.slave.as_fd()] {
+            fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).expect("set close-on-exec");
+        }
         let child = Command::new(SHELL)
             .current_dir(cwd)
             .env("TERM", "xterm")
@@ -156,6 +168,12 @@ fn interactive_session_prompt_ls_completion_ctrl_c_ctrl_d() {
     sh.expect("echo status=$?");
     sh.send("\r");
     sh.expect("status=0\r\n");
+    sh.expect(PROMPT);
+
+    // Keys typed ahead while a command runs are kept for the next prompt.
+    sh.send("sh -c 'echo first-$PENGUIN'\recho second-$PENGUIN\r");
+    sh.expect("first-waddle\r\n");
+    sh.expect("second-waddle\r\n");
     sh.expect(PROMPT);
 
     // Errors are one line, and the shell carries on.
