@@ -7,7 +7,7 @@
 //! after another in `bash`, in one working directory, and `export`s and `cd`s carry over,
 //! so the file reads exactly like a terminal session a reader can repeat.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 /// One command of the tutorial and what it must print.
@@ -141,7 +141,7 @@ pub fn run(
     Ok(())
 }
 
-fn shell_quote(path: &PathBuf) -> String {
+fn shell_quote(path: &Path) -> String {
     format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
 }
 

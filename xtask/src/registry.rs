@@ -77,13 +77,11 @@ pub fn run(args: Args) -> Result<()> {
 
 /// Runs the registry in the foreground until Ctrl-C (SIGINT) or SIGTERM.
 fn serve(auth: Auth, port: Option<u16>, dir: &Path) -> Result<()> {
-    if dir.join("pid").exists() {
-        if let Some(pid) = running_pid(dir) {
-            bail!(
-                "a registry started from {} is already running (pid {pid}); stop it with `cargo xtask registry --stop`",
-                dir.display()
-            );
-        }
+    if let Some(pid) = running_pid(dir) {
+        bail!(
+            "a registry started from {} is already running (pid {pid}); stop it with `cargo xtask registry --stop`",
+            dir.display()
+        );
     }
     // Fresh state each start: the tutorial's pushes begin from an empty registry.
     for stale in ["storage", "ready", "env", "pid"] {
@@ -118,7 +116,7 @@ fn serve(auth: Auth, port: Option<u16>, dir: &Path) -> Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     }
     registry.stop();
-    for done in ["ready", "pid"] {
+    for done in ["ready", "pid", "env"] {
         let _ = std::fs::remove_file(dir.join(done));
     }
     println!("registry on {} stopped", registry.host);

@@ -57,3 +57,12 @@ pub fn describe(cmd: &Command) -> String {
     }
     s
 }
+
+/// `path` relative to the current directory when it lies below it, for short messages.
+pub fn shown(path: &Path) -> String {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    path.strip_prefix(&cwd)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
