@@ -23,6 +23,13 @@ pub enum Fault {
         /// `Retry-After` seconds.
         retry_after: Option<u32>,
     },
+    /// Answer this status with these extra headers (e.g. a 401 with a `WWW-Authenticate`).
+    Respond {
+        /// The status code.
+        status: u16,
+        /// Extra response headers.
+        headers: Vec<(String, String)>,
+    },
     /// Forward the head and this many body bytes, then close both connections.
     DropAfter {
         /// Body bytes forwarded before the drop.
@@ -144,6 +151,8 @@ fn reason(status: u16) -> &'static str {
         502 => "Bad Gateway",
         503 => "Service Unavailable",
         408 => "Request Timeout",
+        401 => "Unauthorized",
+        405 => "Method Not Allowed",
         _ => "Injected",
     }
 }
@@ -184,24 +193,36 @@ fn handle(
         path,
         fault: fault.clone(),
     });
-    if let Some(Fault::Status {
-        status,
-        retry_after,
-    }) = &fault
-    {
+    let canned = match &fault {
+        Some(Fault::Status {
+            status,
+            retry_after,
+        }) => Some((
+            *status,
+            retry_after
+                .iter()
+                .map(|s| ("Retry-After".to_string(), s.to_string()))
+                .collect::<Vec<_>>(),
+        )),
+        Some(Fault::Respond { status, headers }) => Some((*status, headers.clone())),
+        _ => None,
+    };
+    if let Some((status, extra)) = canned {
         std::io::copy(
             &mut (&mut reader).take(content_length),
             &mut std::io::sink(),
         )?;
-        let ra = retry_after
-            .map(|s| format!("Retry-After: {s}\r\n"))
-            .unwrap_or_default();
-        let body =
-            format!(r#"{{"errors":[{{"code":"UNAVAILABLE","message":"injected {status}"}}]}}"#);
+        let extra: String = extra.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+        let code = if status == 401 {
+            "UNAUTHORIZED"
+        } else {
+            "UNAVAILABLE"
+        };
+        let body = format!(r#"{{"errors":[{{"code":"{code}","message":"injected {status}"}}]}}"#);
         write!(
             client_w,
-            "HTTP/1.1 {status} {}\r\n{ra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            reason(*status),
+            "HTTP/1.1 {status} {}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            reason(status),
             body.len()
         )?;
         return Ok(());

@@ -628,3 +628,294 @@ fn credentials_from_a_credential_helper_never_show() {
     );
     assert_eq!(d, digest);
 }
+
+#[test]
+fn tls_roots_also_come_from_ssl_cert_file() {
+    let image = penguin();
+    let reg = Registry::start(Auth::Tls).unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let reference = reg.reference("certfile/penguin:latest");
+    // without the CA the push fails as a network/TLS error, not a panic
+    let out = pusher(config.path())
+        .arg("push")
+        .arg(&image.layout)
+        .arg(&reference)
+        .output()
+        .unwrap();
+    assert_failure(&out, 4, "certfile/penguin", &[]);
+    push_ok(
+        pusher(config.path())
+            .env("SSL_CERT_FILE", reg.ca_pem.as_ref().unwrap())
+            .arg("push")
+            .arg(&image.layout)
+            .arg(&reference),
+        "",
+        &[],
+    );
+}
+
+#[test]
+fn a_new_401_challenge_mid_push_is_answered_once_not_looped() {
+    let image = penguin();
+    let reg = Registry::start(Auth::Token).unwrap();
+    let proxy = Proxy::start(reg.addr).unwrap();
+    let ts = reg.token_server.as_ref().unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let challenge = format!(
+        r#"Bearer realm="{}",service="{}",scope="repository:renew/penguin:pull,push""#,
+        ts.realm,
+        tests::token_server::SERVICE
+    );
+    let unauthorized = Fault::Respond {
+        status: 401,
+        headers: vec![("WWW-Authenticate".into(), challenge)],
+    };
+    let reference = format!("{}/renew/penguin:latest", proxy.host);
+    let user = reg.username.clone().unwrap();
+    let pw = reg.password.clone().unwrap();
+    // once: a fresh token, the manifest PUT again, success
+    proxy.inject("PUT", "/manifests/", unauthorized.clone(), 1);
+    let before = ts.requests();
+    push_ok(
+        pusher(config.path())
+            .env("PUSHER_USERNAME", &user)
+            .env("PUSHER_PASSWORD", &pw)
+            .arg("push")
+            .arg(&image.layout)
+            .arg(&reference),
+        "",
+        &reg.secrets(),
+    );
+    assert_eq!(proxy.count("PUT", "/manifests/"), 2, "{:#?}", proxy.seen());
+    assert_eq!(ts.requests() - before, 2, "one login, one renewal");
+    // always: answered once more, then a clear auth error
+    proxy.reset_counts();
+    proxy.inject("PUT", "/manifests/", unauthorized, 10);
+    let out = pusher(config.path())
+        .env("PUSHER_USERNAME", &user)
+        .env("PUSHER_PASSWORD", &pw)
+        .arg("push")
+        .arg(&image.layout)
+        .arg(&reference)
+        .output()
+        .unwrap();
+    assert_failure(&out, 3, "denied", &reg.secrets());
+    assert_eq!(proxy.count("PUT", "/manifests/"), 2, "{:#?}", proxy.seen());
+}
+
+#[test]
+fn a_refused_monolithic_put_falls_back_to_chunks_in_a_new_session() {
+    let image = penguin();
+    let reg = Registry::start(Auth::None).unwrap();
+    let proxy = Proxy::start(reg.addr).unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let layer = layer_digest(&image.layout);
+    proxy.inject(
+        "PUT",
+        &format!("digest={layer}"),
+        Fault::Respond {
+            status: 405,
+            headers: Vec::new(),
+        },
+        1,
+    );
+    let reference = format!("{}/chunks/penguin:latest", proxy.host);
+    let digest = push_ok(
+        pusher(config.path())
+            .arg("push")
+            .arg(&image.layout)
+            .arg(&reference),
+        "",
+        &[],
+    );
+    assert!(
+        proxy.count("PATCH", "/blobs/uploads/") >= 1,
+        "{:#?}",
+        proxy.seen()
+    );
+    assert_eq!(
+        proxy.count("POST", "/blobs/uploads/"),
+        3,
+        "{:#?}",
+        proxy.seen()
+    );
+    let out_dir = tempfile::tempdir().unwrap();
+    let pulled = out_dir.path().join("pulled");
+    let d = push_ok(
+        pusher(config.path())
+            .arg("pull")
+            .arg(reg.reference("chunks/penguin:latest"))
+            .arg(&pulled),
+        "",
+        &[],
+    );
+    assert_eq!(d, digest);
+    assert_eq!(blobs(&pulled), blobs(&image.layout));
+}
+
+#[test]
+fn mount_from_another_repository_uploads_nothing() {
+    let image = penguin();
+    let reg = Registry::start(Auth::None).unwrap();
+    let proxy = Proxy::start(reg.addr).unwrap();
+    let config = tempfile::tempdir().unwrap();
+    push_ok(
+        pusher(config.path())
+            .arg("push")
+            .arg(&image.layout)
+            .arg(format!("{}/mount/source:latest", proxy.host)),
+        "",
+        &[],
+    );
+    proxy.reset_counts();
+    let out = run_with_stdin(
+        pusher(config.path())
+            .arg("push")
+            .arg(&image.layout)
+            .arg(format!("{}/mount/dest:latest", proxy.host))
+            .args(["--mount-from", "mount/source"]),
+        "",
+    );
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("mounted sha256:").count(), 2, "{stderr}");
+    assert_eq!(
+        proxy.count("POST", "/blobs/uploads/"),
+        2,
+        "{:#?}",
+        proxy.seen()
+    );
+    assert_eq!(proxy.count("PUT", "/blobs/"), 0, "{:#?}", proxy.seen());
+    assert_eq!(proxy.count("PATCH", "/blobs/"), 0, "{:#?}", proxy.seen());
+}
+
+fn sha256_of(path: &Path) -> String {
+    let out = run_ok(Command::new("sha256sum").arg(path));
+    format!("sha256:{}", out.split_whitespace().next().unwrap())
+}
+
+#[test]
+fn an_index_is_pushed_with_its_manifests_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = dir.path().join("rootfs");
+    penguin_bundle(&rootfs);
+    let layout = dir.path().join("multi");
+    for (tag, platform) in [("amd", "linux/amd64"), ("arm", "linux/arm64")] {
+        run_ok(
+            Command::new(packer_bin())
+                .arg("build")
+                .arg(&rootfs)
+                .arg("--oci-layout")
+                .arg(&layout)
+                .args(["--tag", &format!("penguin:{tag}"), "--platform", platform])
+                .args(["--entrypoint", "/bin/penguinshell"]),
+        );
+    }
+    // an image index over the two manifests, tagged `multi`
+    let index_path = layout.join("index.json");
+    let mut top: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let entries: Vec<serde_json::Value> = top["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let digest = m["digest"].as_str().unwrap();
+            let manifest: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(layout.join("blobs/sha256").join(&digest[7..])).unwrap(),
+            )
+            .unwrap();
+            let config: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(
+                    layout
+                        .join("blobs/sha256")
+                        .join(&manifest["config"]["digest"].as_str().unwrap()[7..]),
+                )
+                .unwrap(),
+            )
+            .unwrap();
+            serde_json::json!({
+                "mediaType": m["mediaType"],
+                "digest": digest,
+                "size": m["size"],
+                "platform": {"os": config["os"], "architecture": config["architecture"]},
+            })
+        })
+        .collect();
+    assert_eq!(entries.len(), 2);
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": entries,
+    });
+    let bytes = serde_json::to_vec(&index).unwrap();
+    let tmp = dir.path().join("index-blob");
+    std::fs::write(&tmp, &bytes).unwrap();
+    let digest = sha256_of(&tmp);
+    std::fs::rename(&tmp, layout.join("blobs/sha256").join(&digest[7..])).unwrap();
+    top["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": digest,
+            "size": bytes.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "multi"},
+        }));
+    std::fs::write(&index_path, serde_json::to_vec(&top).unwrap()).unwrap();
+
+    let reg = Registry::start(Auth::None).unwrap();
+    let proxy = Proxy::start(reg.addr).unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let pushed = push_ok(
+        pusher(config.path())
+            .arg("push")
+            .arg(format!("{}:multi", layout.display()))
+            .arg(format!("{}/multi/penguin:latest", proxy.host)),
+        "",
+        &[],
+    );
+    assert_eq!(pushed, digest);
+    let manifest_puts: Vec<String> = proxy
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "PUT" && s.path.contains("/manifests/"))
+        .map(|s| s.path)
+        .collect();
+    assert_eq!(manifest_puts.len(), 3, "{manifest_puts:?}");
+    assert!(
+        manifest_puts[2].ends_with("/manifests/latest"),
+        "{manifest_puts:?}"
+    );
+    let inspect =
+        run_ok(pusher(config.path()).args(["inspect", &reg.reference("multi/penguin:latest")]));
+    assert!(
+        inspect.contains("platform:   linux/amd64 sha256:"),
+        "{inspect}"
+    );
+    assert!(
+        inspect.contains("platform:   linux/arm64 sha256:"),
+        "{inspect}"
+    );
+    check_with_docker_and_skopeo(&reg, &reg.reference("multi/penguin:latest"), &digest);
+}
+
+#[test]
+fn usage_errors_and_bad_sources_are_one_line_with_their_exit_codes() {
+    let image = penguin();
+    let config = tempfile::tempdir().unwrap();
+    let out = pusher(config.path()).arg("push").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    let out = pusher(config.path())
+        .arg("push")
+        .arg(&image.layout)
+        .arg("127.0.0.1:5000/Upper/case")
+        .output()
+        .unwrap();
+    assert_failure(&out, 2, "repository name must be lowercase", &[]);
+    let out = pusher(config.path())
+        .args(["push", "/no/such/layout", "127.0.0.1:1/x/y:z"])
+        .output()
+        .unwrap();
+    assert_failure(&out, 1, "cannot read image /no/such/layout", &[]);
+}
