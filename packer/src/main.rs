@@ -5,7 +5,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use packer::build::{BuildOptions, BuildReport, Tag, build};
 use packer::bundle::Bundle;
-use packer::compress::{Compression, default_threads};
+use packer::compress::{Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL, default_threads};
 use packer::config::{ImageSettings, Platform, parse_env, parse_key_value};
 use packer::inspect::{InspectReport, inspect};
 use packer::manifest::Format;
@@ -94,7 +94,7 @@ struct BuildArgs {
     /// layer compression
     #[arg(long, value_enum, default_value = "gzip")]
     compression: CompressionArg,
-    /// compression level (gzip 1-9, default 6; zstd 1-19, default 3)
+    /// compression level (gzip 1-9, default 5; zstd 1-19, default 3)
     #[arg(long, value_name = "N")]
     level: Option<String>,
     /// compression threads (default: all cores); the output is the same for any number
@@ -153,8 +153,12 @@ fn compression(kind: CompressionArg, level: Option<&str>) -> Result<Compression>
         }
     };
     Ok(match kind {
-        CompressionArg::Gzip => Compression::Gzip(parse(1..=9)?.unwrap_or(6) as u32),
-        CompressionArg::Zstd => Compression::Zstd(parse(1..=19)?.unwrap_or(3) as i32),
+        CompressionArg::Gzip => {
+            Compression::Gzip(parse(1..=9)?.unwrap_or(i64::from(DEFAULT_GZIP_LEVEL)) as u32)
+        }
+        CompressionArg::Zstd => {
+            Compression::Zstd(parse(1..=19)?.unwrap_or(i64::from(DEFAULT_ZSTD_LEVEL)) as i32)
+        }
         CompressionArg::None => {
             if let Some(s) = level {
                 bail!("invalid level {s:?}: --compression none takes no level");

@@ -23,10 +23,10 @@ fn golden_digests_of_the_fixed_bundle() {
     assert_eq!(
         digests(&v),
         [
-            "sha256:e906129e3d483f8a91bda0bb4ba5bb0d1e6814904b01a53a52f7b8a64468b44b",
+            "sha256:b8386129d14e80a42c7b9985a0b376d3e70e6ece0ed5c7b2b7f968205f056fbc",
             "sha256:1812e61f9b34186bda52af3aa356dd611f03694506ffe15c0b9f5dbe624aafb9",
             "sha256:d341a3efd20c7374f4bf85bded8595daf5f348b7f878e107167f779226627604",
-            "sha256:59daca9b19b6e95ac94a50ddd517707b183934f5e9e11f5cc9124bd22209e814",
+            "sha256:44c26dbac75f5cf7c7026293b8b93ffa7854a4aec825f18ca7780b0edeea2023",
         ]
     );
 }
