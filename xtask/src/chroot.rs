@@ -7,6 +7,7 @@
 
 use crate::util::project_root;
 use anyhow::{Context, Result, bail};
+use nix::sys::signal::{SigHandler, Signal, signal};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Uid, chdir, chroot, execv, fork};
 use std::ffi::CString;
@@ -97,13 +98,22 @@ pub fn run_chrooted(root: &Path, program: &str) -> Result<u8> {
             let _ = execv(program_c.as_c_str(), &argv);
             die(&exec_failed, 127);
         }
-        ForkResult::Parent { child } => loop {
-            match waitpid(child, None).context("cannot wait for the chrooted shell")? {
-                WaitStatus::Exited(_, code) => return Ok(code as u8),
-                WaitStatus::Signaled(_, signal, _) => return Ok(128 + signal as u8),
-                _ => continue,
+        ForkResult::Parent { child } => {
+            // Ctrl-C in the terminal is meant for the shell, not for us: like a shell
+            // waiting for its foreground job, ignore SIGINT and SIGQUIT meanwhile.
+            // SAFETY: SIG_IGN installs no handler code.
+            unsafe {
+                let _ = signal(Signal::SIGINT, SigHandler::SigIgn);
+                let _ = signal(Signal::SIGQUIT, SigHandler::SigIgn);
             }
-        },
+            loop {
+                match waitpid(child, None).context("cannot wait for the chrooted shell")? {
+                    WaitStatus::Exited(_, code) => return Ok(code as u8),
+                    WaitStatus::Signaled(_, signal, _) => return Ok(128 + signal as u8),
+                    _ => continue,
+                }
+            }
+        }
     }
 }
 
