@@ -220,7 +220,7 @@ fn read_entries(dir: &Path, all: bool) -> io::Result<Vec<(std::ffi::OsString, Pa
             entries.push((name, entry.path()));
         }
     }
-    entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     Ok(entries)
 }
 

@@ -50,8 +50,10 @@ pub fn build_static_shell() -> Result<PathBuf> {
         "--message-format",
         "json-render-diagnostics",
     ])
-    // Our own stdin belongs to the shell `cargo xtask chroot` runs next.
-    .stdin(Stdio::null());
+    // Our own stdin belongs to the shell `cargo xtask chroot` runs next; cargo's
+    // progress and errors go straight to the terminal, its JSON comes to us.
+    .stdin(Stdio::null())
+    .stderr(Stdio::inherit());
     let json = output_of(&mut cmd)?;
     let path = built_executable(&json, "penguinshell")
         .with_context(|| format!("{} reported no penguinshell executable", describe(&cmd)))?;
