@@ -23,10 +23,10 @@ fn golden_digests_of_the_fixed_bundle() {
     assert_eq!(
         digests(&v),
         [
-            "sha256:b8386129d14e80a42c7b9985a0b376d3e70e6ece0ed5c7b2b7f968205f056fbc",
+            "sha256:ec8ee385d4d3e9afbf020d244badd7bbe7cb2bf16a02f9484c70c51d337314e7",
             "sha256:1812e61f9b34186bda52af3aa356dd611f03694506ffe15c0b9f5dbe624aafb9",
             "sha256:d341a3efd20c7374f4bf85bded8595daf5f348b7f878e107167f779226627604",
-            "sha256:44c26dbac75f5cf7c7026293b8b93ffa7854a4aec825f18ca7780b0edeea2023",
+            "sha256:b1c267ae73f90fa875f4ffafef416f034a15a1c0d3a6b5571aea04ba141dfa02",
         ]
     );
 }
