@@ -4,9 +4,6 @@
 
 use crate::shell::build_static_shell;
 use anyhow::{Context, Result, bail};
-use flate2::Compression;
-use flate2::write::GzEncoder;
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -47,15 +44,20 @@ pub fn run(args: Args) -> Result<()> {
     let size = std::fs::metadata(&shell)
         .with_context(|| format!("cannot stat {}", shell.display()))?
         .len();
-    let gzipped = gzipped_size(&shell)?;
+    let gzipped = gzipped_size(&shell, 6)?;
+    let gzipped_best = gzipped_size(&shell, 9)?;
     println!("size of {}", shell.display());
     println!(
         "  stripped binary  {size:>9} bytes  ({:.2}x the article's gzipped Go layer)",
         ratio(size, ARTICLE_LAYER_GZ)
     );
     println!(
-        "  gzipped (-6)     {gzipped:>9} bytes  ({:.2}x the article's {ARTICLE_LAYER_GZ} bytes)",
+        "  gzip -6          {gzipped:>9} bytes  ({:.2}x the article's {ARTICLE_LAYER_GZ} bytes)",
         ratio(gzipped, ARTICLE_LAYER_GZ)
+    );
+    println!(
+        "  gzip -9          {gzipped_best:>9} bytes  ({:.2}x)",
+        ratio(gzipped_best, ARTICLE_LAYER_GZ)
     );
     verdicts.push(Verdict::new(
         size <= MAX_BINARY,
@@ -63,7 +65,7 @@ pub fn run(args: Args) -> Result<()> {
     ));
     verdicts.push(Verdict::new(
         gzipped <= MAX_GZIPPED,
-        format!("gzipped {gzipped} bytes <= {MAX_GZIPPED} (300 KB)"),
+        format!("gzip -6 {gzipped} bytes <= {MAX_GZIPPED} (300 KB)"),
     ));
 
     // Startup: `-c 'echo hi'`, interleaved so that noise hits every shell alike.
@@ -107,12 +109,21 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// The size of `path` gzipped at the default level, as `tar -czf` makes a layer.
-fn gzipped_size(path: &Path) -> Result<u64> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-    gz.write_all(&bytes)?;
-    Ok(gz.finish()?.len() as u64)
+/// The size of `path` compressed by `gzip -LEVEL`: GNU gzip, the tool the article's
+/// `tar -czf` used (other deflate implementations land a few percent apart).
+fn gzipped_size(path: &Path, level: u8) -> Result<u64> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let out = Command::new("gzip")
+        .arg(format!("-{level}"))
+        .arg("--stdout")
+        .stdin(file)
+        .output()
+        .context("cannot run gzip")?;
+    if !out.status.success() {
+        bail!("gzip -{level} failed with {}", out.status);
+    }
+    Ok(out.stdout.len() as u64)
 }
 
 /// Runs every contender `runs` times, round-robin (the order rotates each round),
