@@ -99,6 +99,20 @@ pub fn shell_bin() -> &'static Path {
     })
 }
 
+/// `cargo xtask ...`, run from the workspace root.
+pub fn xtask() -> Command {
+    let mut cmd = cargo();
+    cmd.args(["run", "--quiet", "--package", "xtask", "--"]);
+    cmd
+}
+
+/// Held by every test that writes `target/image` or `target/registry` (the default outputs of
+/// `cargo xtask image` and `cargo xtask registry`), so they do not overwrite each other.
+pub fn default_outputs_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Lays out the article's bundle under `root`: `bin/penguinshell`, `dev`, `etc`, `proc`, `sys`.
 pub fn penguin_bundle(root: &Path) {
     use std::os::unix::fs::PermissionsExt;

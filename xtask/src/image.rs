@@ -192,8 +192,8 @@ fn pack(outputs: &Outputs, format: Format) -> Result<BuildReport> {
     let options = BuildOptions {
         settings,
         format,
-        compression: Compression::Gzip(6),
-        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        compression: Compression::Gzip(packer::compress::DEFAULT_GZIP_LEVEL),
+        threads: packer::compress::default_threads(),
         tags: vec![LOCAL_TAG.parse::<Tag>()?],
         oci_layout: outputs.oci.clone(),
         docker_archive: Some(outputs.docker_archive.clone()),

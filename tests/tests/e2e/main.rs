@@ -4,4 +4,7 @@
 //! through the harness in `tests/src`, and asserts what they printed or wrote.
 
 mod harness;
+mod image;
+mod packer;
 mod pusher;
+mod tutorial;
