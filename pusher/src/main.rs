@@ -158,7 +158,7 @@ fn client_options(common: &Common, reference: &Reference) -> anyhow::Result<Clie
     let found = auth::find_credentials(reference, flags)?;
     if common.trace {
         match &found {
-            Some((_, origin)) => eprintln!("* credentials from {origin:?}"),
+            Some((_, origin)) => eprintln!("* credentials from {origin}"),
             None => eprintln!("* no credentials: anonymous"),
         }
     }
@@ -206,6 +206,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 size: top.size(),
                 platform: None,
             };
+            if let Some(d) = &reference.digest
+                && *d != top.digest
+            {
+                return Err(Usage(format!(
+                    "{reference} names digest {d} but {source} is {}",
+                    top.digest
+                ))
+                .into());
+            }
             let options = client_options(&common, &reference)?;
             let mounts: Vec<String> = mount_from.iter().cloned().collect();
             let client = Client::connect("push", &reference, &options, "pull,push", &mounts)?;

@@ -290,8 +290,9 @@ impl Transport {
         if let Some(len) = req.body.len() {
             builder = builder.header("Content-Length", len.to_string());
         }
+        let id = next_exchange_id();
         if self.trace {
-            trace_request(req, auth);
+            trace_request(id, req, auth);
         }
         let started = Instant::now();
         let result = match &req.body {
@@ -325,13 +326,17 @@ impl Transport {
                     body,
                 };
                 if self.trace {
-                    trace_response(&r, started.elapsed());
+                    trace_response(id, &r, started.elapsed());
                 }
                 Ok(r)
             }
             Err(e) => {
                 if self.trace {
-                    eprintln!("< error: {e} ({} ms)", started.elapsed().as_millis());
+                    eprintln!(
+                        "<{id} error: {} ({} ms)",
+                        describe_ureq_error(&e),
+                        started.elapsed().as_millis()
+                    );
                 }
                 Err(e)
             }
@@ -526,10 +531,16 @@ pub fn redact_authorization(value: &str) -> String {
     format!("{scheme} <redacted>")
 }
 
-fn trace_request(req: &Request, auth: Option<&str>) {
-    let mut s = format!("> {} {}\n", req.method, redact_url(&req.url));
+/// A number for each exchange, so `--trace` pairs requests and answers of concurrent uploads.
+fn next_exchange_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+fn trace_request(id: u64, req: &Request, auth: Option<&str>) {
+    let mut s = format!(">{id} {} {}\n", req.method, redact_url(&req.url));
     if let Some(a) = auth {
-        s += &format!("> Authorization: {}\n", redact_authorization(a));
+        s += &format!(">{id} Authorization: {}\n", redact_authorization(a));
     }
     for (k, v) in &req.headers {
         let v = if k.eq_ignore_ascii_case("authorization") {
@@ -537,10 +548,10 @@ fn trace_request(req: &Request, auth: Option<&str>) {
         } else {
             v.clone()
         };
-        s += &format!("> {k}: {v}\n");
+        s += &format!(">{id} {k}: {v}\n");
     }
     if let Some(len) = req.body.len() {
-        s += &format!("> Content-Length: {len}\n");
+        s += &format!(">{id} Content-Length: {len}\n");
     }
     eprint!("{s}");
 }
@@ -557,9 +568,9 @@ const TRACED_RESPONSE_HEADERS: &[&str] = &[
     "retry-after",
 ];
 
-fn trace_response(r: &Response, took: Duration) {
+fn trace_response(id: u64, r: &Response, took: Duration) {
     let mut s = format!(
-        "< {} {} ({} ms)\n",
+        "<{id} {} {} ({} ms)\n",
         r.status,
         reason(r.status),
         took.as_millis()
@@ -571,7 +582,7 @@ fn trace_response(r: &Response, took: Duration) {
             } else {
                 v.to_string()
             };
-            s += &format!("< {name}: {v}\n");
+            s += &format!("<{id} {name}: {v}\n");
         }
     }
     eprint!("{s}");

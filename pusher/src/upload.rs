@@ -200,7 +200,13 @@ pub fn check_returned_digest(
 fn is_transient(e: &Error) -> bool {
     match e {
         Error::Network { .. } => true,
-        Error::Registry { status, .. } => *status == 408 || *status == 429 || *status >= 500,
+        // a session the registry forgot (expired, or lost with a dropped connection)
+        Error::Registry { status, code, .. } => {
+            *status == 408
+                || *status == 429
+                || *status >= 500
+                || code.trim() == "BLOB_UPLOAD_UNKNOWN"
+        }
         _ => false,
     }
 }

@@ -75,6 +75,17 @@ pub enum Origin {
     Helper(String),
 }
 
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Flags => f.write_str("--username and --password-stdin"),
+            Origin::Environment => f.write_str("PUSHER_USERNAME and PUSHER_PASSWORD"),
+            Origin::ConfigAuths(p) => write!(f, "the auths of {}", p.display()),
+            Origin::Helper(h) => write!(f, "{h} get"),
+        }
+    }
+}
+
 #[derive(Deserialize, Default)]
 struct DockerConfig {
     #[serde(default)]
