@@ -5,7 +5,7 @@
 //! builds no tarballs.
 //!
 //! Module map:
-//! - [`reference`]: `host[:port]/path:tag@digest` and Docker Hub's rules;
+//! - [`reference`](mod@reference): `host[:port]/path:tag@digest` and Docker Hub's rules;
 //! - [`auth`]: challenges, credentials (flags, env, Docker config and helpers), tokens;
 //! - [`transport`]: the ureq agent, TLS roots, retries, Location resolution, `--trace`;
 //! - [`client`]: ping, log in, send with the right Authorization;
