@@ -375,6 +375,98 @@ pub fn build(bundle: &Bundle, opts: &BuildOptions) -> Result<BuildReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Platform;
+    use crate::layout::open_source;
+
+    fn small_bundle(dir: &Path) -> Bundle {
+        let f = dir.join("sh");
+        std::fs::write(&f, b"#!penguin\n").unwrap();
+        let mut b = Bundle::new();
+        b.add_file("bin/sh", &f, Some(0o755)).unwrap();
+        b.add_dir("etc", 0o755).unwrap();
+        b
+    }
+
+    fn options(dir: &Path) -> BuildOptions {
+        BuildOptions {
+            settings: ImageSettings::default(),
+            format: Format::Oci,
+            compression: Compression::Gzip(crate::compress::DEFAULT_GZIP_LEVEL),
+            threads: 2,
+            tags: vec!["penguin:v1".parse().unwrap()],
+            oci_layout: dir.join("layout"),
+            docker_archive: Some(dir.join("image.tar")),
+            rootfs_tar: None,
+        }
+    }
+
+    #[test]
+    fn open_source_reads_the_layout_and_the_archive_alike() {
+        let tmp = tempfile::tempdir().unwrap();
+        let report = build(&small_bundle(tmp.path()), &options(tmp.path())).unwrap();
+        for spec in [
+            format!("{}:v1", tmp.path().join("layout").display()),
+            format!("{}:v1", tmp.path().join("image.tar").display()),
+            tmp.path().join("image.tar").display().to_string(),
+        ] {
+            let src = open_source(&spec).unwrap();
+            let desc = src.descriptor().unwrap();
+            assert_eq!(desc.digest(), report.manifest.digest(), "{spec}");
+            let manifest: oci_spec::image::ImageManifest = src.read_json(&desc).unwrap();
+            assert_eq!(manifest.layers()[0].digest(), report.layer.digest());
+            assert!(src.blob_path(report.layer.digest()).is_file());
+        }
+        let err = open_source(&format!("{}:v2", tmp.path().join("layout").display()))
+            .unwrap()
+            .descriptor()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no image tagged \"v2\"") && err.ends_with("tags there: v1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_index_over_two_platforms_verifies() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bundle = small_bundle(tmp.path());
+        let layout = OciLayout::create(tmp.path().join("multi")).unwrap();
+        let mut images = Vec::new();
+        for platform in ["linux/amd64", "linux/arm64/v8"] {
+            let platform: Platform = platform.parse().unwrap();
+            let settings = ImageSettings {
+                platform: platform.clone(),
+                ..Default::default()
+            };
+            let img = write_image(
+                &bundle,
+                &settings,
+                Format::Oci,
+                Compression::Gzip(3),
+                1,
+                &layout,
+                None,
+            )
+            .unwrap();
+            images.push((img.manifest, platform));
+        }
+        let index = crate::index::image_index(Format::Oci, &images, &Default::default()).unwrap();
+        let bytes = to_canonical_vec(&index, "index").unwrap();
+        let desc = layout
+            .put_blob(oci_spec::image::MediaType::ImageIndex, &bytes)
+            .unwrap();
+        layout.add_to_index(desc, Some("multi")).unwrap();
+        let report =
+            crate::inspect::inspect(&format!("{}:multi", layout.root().display())).unwrap();
+        assert_eq!(report.indexes.len(), 1);
+        let arches: Vec<String> = report
+            .images
+            .iter()
+            .map(|i| i.config.architecture().to_string())
+            .collect();
+        assert_eq!(arches, ["amd64", "arm64"]);
+    }
 
     #[test]
     fn tags_parse_like_docker_references() {

@@ -7,11 +7,11 @@
 
 use crate::bundle::{Bundle, CAPABILITY_XATTR, EntryKind};
 use crate::compress::{Compression, Compressor};
-use crate::digest::{DigestWriter, finish};
+use crate::digest::DigestWriter;
 use crate::error::{Error, IoContext, Result};
+use crate::pipe::ThreadedSink;
 use crate::tar::{Kind, TarWriter};
 use oci_spec::image::Digest;
-use sha2::{Digest as _, Sha256};
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -109,22 +109,16 @@ fn read_retry(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
-/// Tar bytes in: hashed for the diff id, copied to the rootfs tar, passed to the compressor.
+/// Tar bytes in: to the diff id hasher (and rootfs tar) on its thread, and to the compressor.
 struct Tee<C> {
-    diff: Sha256,
-    count: u64,
-    rootfs: Option<BufWriter<File>>,
+    diff: ThreadedSink<DigestWriter<Box<dyn Write + Send>>>,
     next: C,
 }
 
 impl<C: Write> Write for Tee<C> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.next.write_all(buf)?;
-        if let Some(r) = &mut self.rootfs {
-            r.write_all(buf)?;
-        }
-        self.diff.update(buf);
-        self.count += buf.len() as u64;
+        self.diff.write_all(buf)?;
         Ok(buf.len())
     }
 
@@ -159,40 +153,29 @@ pub fn pack_layer(
         .io("create a temporary file in", blob_dir)?;
     let blob_path: PathBuf = blob.path().to_path_buf();
     let file = blob.as_file().try_clone().io("open", &blob_path)?;
-    let rootfs = match rootfs_tar {
-        Some(p) => Some(BufWriter::with_capacity(
+    let rootfs: Box<dyn Write + Send> = match rootfs_tar {
+        Some(p) => Box::new(BufWriter::with_capacity(
             1 << 16,
             File::create(p).io("create", p)?,
         )),
-        None => None,
+        None => Box::new(io::sink()),
     };
-    let sink = DigestWriter::new(BufWriter::with_capacity(1 << 16, file));
+    // digest and diff id, each hashed on its own thread while the tar is being made
+    let diff = ThreadedSink::spawn(DigestWriter::new(rootfs));
+    let sink = ThreadedSink::spawn(DigestWriter::new(BufWriter::with_capacity(1 << 16, file)));
     let comp = Compressor::new(compression, threads, sink).io("start compressing", &blob_path)?;
-    let tee = Tee {
-        diff: Sha256::new(),
-        count: 0,
-        rootfs,
-        next: comp,
-    };
-    let tee = write_tar(bundle, mtime, tee, &blob_path)?;
-    let Tee {
-        diff,
-        count,
-        rootfs,
-        next,
-    } = tee;
-    if let (Some(mut r), Some(p)) = (rootfs, rootfs_tar) {
-        r.flush().io("write", p)?;
-    }
+    let tee = Tee { diff, next: comp };
+    let Tee { diff, next } = write_tar(bundle, mtime, tee, &blob_path)?;
+    let rootfs_name = rootfs_tar.unwrap_or(&blob_path);
+    let (diff_id, tar_size, _) = diff.finish().io("write", rootfs_name)?.finish();
     let sink = next.finish().io("write the layer to", &blob_path)?;
-    let (digest, size, mut buffered) = sink.finish();
-    buffered.flush().io("write the layer to", &blob_path)?;
+    let (digest, size, _) = sink.finish().io("write the layer to", &blob_path)?.finish();
     Ok(PackedLayer {
         layer: Layer {
             digest,
             size,
-            diff_id: finish(diff),
-            tar_size: count,
+            diff_id,
+            tar_size,
             compression,
         },
         blob,

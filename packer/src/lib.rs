@@ -27,6 +27,7 @@ pub mod json;
 pub mod layer;
 pub mod layout;
 pub mod manifest;
+pub mod pipe;
 pub mod tar;
 
 pub use error::{Error, Result};
