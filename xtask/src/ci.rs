@@ -41,6 +41,9 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("openssl", "openssl"),
     ("setsid", "util-linux"),
     ("hyperfine", "hyperfine"),
+    ("time", "time"),
+    ("git", "git"),
+    ("qemu-aarch64-static", "qemu-user-static"),
 ];
 
 pub fn run(args: Args) -> Result<()> {
@@ -120,7 +123,10 @@ pub fn ensure_tools(install: bool) -> Result<()> {
         .map(|(program, _)| *program)
         .collect();
     if !still_missing.is_empty() {
-        bail!("still missing after apt-get install: {}", still_missing.join(" "));
+        bail!(
+            "still missing after apt-get install: {}",
+            still_missing.join(" ")
+        );
     }
     Ok(())
 }
