@@ -37,6 +37,8 @@ const MAX_PEAK_MIB: f64 = 64.0;
 #[derive(Debug, Clone, Copy)]
 struct Sample {
     wall: f64,
+    /// user + system CPU seconds
+    cpu: f64,
     max_rss_kib: u64,
 }
 
@@ -102,6 +104,7 @@ pub fn run(args: Args) -> Result<()> {
         ];
         let mut total = Sample {
             wall: 0.0,
+            cpu: 0.0,
             max_rss_kib: 0,
         };
         for step in steps {
@@ -109,6 +112,7 @@ pub fn run(args: Args) -> Result<()> {
             cmd.args(step);
             let (s, _) = timed(time, &mut cmd, &out)?;
             total.wall += s.wall;
+            total.cpu += s.cpu;
             total.max_rss_kib = total.max_rss_kib.max(s.max_rss_kib);
         }
         umoci_runs.push(total);
@@ -140,14 +144,15 @@ pub fn run(args: Args) -> Result<()> {
     );
     println!("medians over {} runs:", args.runs);
     println!(
-        "  {:<36} {:>8} {:>14} {:>12}",
-        "", "wall s", "layer bytes", "peak MiB"
+        "  {:<48} {:>8} {:>8} {:>14} {:>10}",
+        "", "wall s", "cpu s", "layer bytes", "peak MiB"
     );
     let row = |name: &str, s: Sample, size: u64| {
         println!(
-            "  {:<36} {:>8.2} {:>14} {:>12.1}",
+            "  {:<48} {:>8.2} {:>8.2} {:>14} {:>10.1}",
             name,
             s.wall,
+            s.cpu,
             size,
             mib(s.max_rss_kib)
         );
@@ -164,6 +169,7 @@ pub fn run(args: Args) -> Result<()> {
     let peak = mib(p.max_rss_kib);
     println!("ratios:");
     println!("  packer / article pipeline wall   {:.3}", p.wall / a.wall);
+    println!("  packer / umoci cpu               {:.3}", p.cpu / u.cpu);
     let verdict = |ok: bool| if ok { "PASS" } else { "FAIL" };
     let checks = [
         (
@@ -240,7 +246,7 @@ fn timed(time: &Path, cmd: &mut Command, scratch: &Path) -> Result<(Sample, Stri
     let mut wrapped = Command::new(time);
     wrapped
         .arg("-f")
-        .arg("%M")
+        .arg("%U %S %M")
         .arg("-o")
         .arg(&report)
         .arg(cmd.get_program())
@@ -261,14 +267,23 @@ fn timed(time: &Path, cmd: &mut Command, scratch: &Path) -> Result<(Sample, Stri
         );
     }
     let text = std::fs::read_to_string(&report)?;
-    let max_rss_kib = text
+    let fields: Vec<f64> = text
         .lines()
         .last()
-        .and_then(|l| l.trim().parse().ok())
-        .with_context(|| format!("cannot read peak memory from {text:?}"))?;
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let [user, sys, rss] = fields[..] else {
+        bail!("cannot read cpu time and peak memory from {text:?}");
+    };
     std::fs::remove_file(&report)?;
     Ok((
-        Sample { wall, max_rss_kib },
+        Sample {
+            wall,
+            cpu: user + sys,
+            max_rss_kib: rss as u64,
+        },
         String::from_utf8_lossy(&out.stdout).into_owned(),
     ))
 }
@@ -285,6 +300,7 @@ fn median(samples: &[Sample]) -> Sample {
     };
     Sample {
         wall: mid(samples.iter().map(|s| s.wall).collect()),
+        cpu: mid(samples.iter().map(|s| s.cpu).collect()),
         max_rss_kib: mid(samples.iter().map(|s| s.max_rss_kib as f64).collect()) as u64,
     }
 }
@@ -417,7 +433,11 @@ fn generate_bundle(dir: &Path, files: usize, total: u64) -> Result<()> {
             while (data.len() as u64) < size {
                 let w = WORDS[(rng.next() % WORDS.len() as u64) as usize];
                 data.extend_from_slice(w.as_bytes());
-                data.push(if rng.next() % 12 == 0 { b'\n' } else { b' ' });
+                data.push(if rng.next().is_multiple_of(12) {
+                    b'\n'
+                } else {
+                    b' '
+                });
             }
         }
         data.truncate(size as usize);
