@@ -223,6 +223,54 @@ mod tests {
     }
 
     #[test]
+    fn file_capabilities_travel_as_a_pax_xattr() {
+        use std::os::unix::ffi::OsStrExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let f = tmp.path().join("ping");
+        std::fs::write(&f, b"ping").unwrap();
+        // vfs_cap_data revision 2: cap_net_raw (13) permitted and effective
+        let mut caps = Vec::new();
+        for word in [0x0200_0001u32, 1 << 13, 0, 0, 0] {
+            caps.extend_from_slice(&word.to_le_bytes());
+        }
+        let path = std::ffi::CString::new(f.as_os_str().as_bytes()).unwrap();
+        // SAFETY: nul-terminated strings and a buffer we own, alive across the call
+        let rc = unsafe {
+            libc::setxattr(
+                path.as_ptr(),
+                c"security.capability".as_ptr(),
+                caps.as_ptr().cast(),
+                caps.len(),
+                0,
+            )
+        };
+        assert_eq!(rc, 0, "setxattr: {}", io::Error::last_os_error());
+        let mut b = Bundle::new();
+        b.add_file("bin/ping", &f, Some(0o755)).unwrap();
+        let bundle_from_dir = Bundle::from_dir(tmp.path()).unwrap();
+        for bundle in [b, bundle_from_dir] {
+            let bytes = write_tar(&bundle, 0, Vec::new(), Path::new("mem")).unwrap();
+            let mut ar = ::tar::Archive::new(&bytes[..]);
+            let mut found = None;
+            for e in ar.entries().unwrap() {
+                let mut e = e.unwrap();
+                let name = e.path().unwrap().display().to_string();
+                if let Some(exts) = e.pax_extensions().unwrap() {
+                    for x in exts {
+                        let x = x.unwrap();
+                        if x.key() == Ok("SCHILY.xattr.security.capability") {
+                            found = Some((name.clone(), x.value_bytes().to_vec()));
+                        }
+                    }
+                }
+            }
+            let (name, value) = found.expect("a security.capability record");
+            assert!(name.ends_with("ping"), "{name}");
+            assert_eq!(value, caps);
+        }
+    }
+
+    #[test]
     fn one_pass_gives_the_digests_of_the_bytes_written() {
         let tmp = tempfile::tempdir().unwrap();
         let f = tmp.path().join("f");

@@ -3,15 +3,55 @@
 //! The article's middle, as a library: tar the bundle, gzip it, take the digest, the diff id
 //! and the size, write config.json and the manifest, lay them out as an OCI image layout.
 //!
-//! Module map:
-//! - [`layout`]: the OCI layout folder (write and read); [`layout::open_source`] is how other
-//!   crates read an image from disk.
+//! ```
+//! use packer::build::{BuildOptions, build};
+//! use packer::bundle::Bundle;
+//! use packer::compress::{Compression, DEFAULT_GZIP_LEVEL};
+//! use packer::config::ImageSettings;
+//! use packer::manifest::Format;
+//!
+//! # fn main() -> Result<(), packer::Error> {
+//! let dir = tempfile::tempdir().unwrap();
+//! std::fs::write(dir.path().join("sh"), b"#!penguin").unwrap();
+//! let mut bundle = Bundle::new(); // or Bundle::from_dir("rootfs")
+//! bundle.add_file("bin/sh", dir.path().join("sh"), Some(0o755))?;
+//! bundle.add_dir("etc", 0o755)?;
+//! let report = build(&bundle, &BuildOptions {
+//!     settings: ImageSettings { entrypoint: vec!["/bin/sh".into()], ..Default::default() },
+//!     format: Format::Oci,
+//!     compression: Compression::Gzip(DEFAULT_GZIP_LEVEL),
+//!     threads: 2,
+//!     tags: vec!["penguin:latest".parse()?],
+//!     oci_layout: dir.path().join("layout"),
+//!     docker_archive: None,
+//!     rootfs_tar: None,
+//! })?;
+//! // the same bundle gives the same digests on any machine, any day
+//! assert_eq!(report.diff_id.to_string().len(), 71);
+//! let image = packer::open_source(&format!("{}:latest", dir.path().join("layout").display()))?;
+//! assert_eq!(image.descriptor()?.digest(), report.manifest.digest());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Module map, in the article's order:
+//! - [`bundle`]: the bundle, walked from a folder or listed entry by entry.
+//! - [`tar`]: normalized tar headers (PAX for long names and xattrs).
+//! - [`layer`]: "tar the bundle", "digest and diff id": the one streaming pass.
+//! - [`compress`]: "gzip the layer" on all cores, byte-identical for any thread count; zstd.
+//! - [`pipe`]: hashing and writing on their own threads.
 //! - [`digest`]: sha256 digests of streamed bytes; [`json`]: canonical (sorted-key) JSON.
-//! - [`tar`]: normalized tar headers; [`docker_archive`]: the `docker load` archive.
-//! - [`error`]: the one error type.
+//! - [`config`]: config.json; [`manifest`]: the manifest (OCI or Docker media types);
+//!   [`index`]: an image index over several platforms.
+//! - [`layout`]: the OCI layout folder (write and read); [`layout::open_source`] is how other
+//!   crates (pusher) read an image from disk.
+//! - [`docker_archive`]: the tar that is both an OCI layout and a `docker load` archive.
+//! - [`build`]: the whole of `packer build`, outputs written aside and renamed last.
+//! - [`inspect`]: verify every blob of an image: digest, size, diff id.
+//! - [`error`]: the one error type; [`fsutil`]: atomic writes.
 //!
 //! Invariants: packer does no network IO; the same input gives the same digests on any
-//! machine, any day, with any number of threads.
+//! machine, any day, with any number of threads; nothing half-written survives a failure.
 
 pub mod build;
 pub mod bundle;
