@@ -28,6 +28,8 @@ const DICT: usize = 32 * 1024;
 /// (`cargo xtask bench pack`) the layer is a little smaller than umoci's (pgzip) and 5% larger
 /// than level 6's, for a fifth of level 6's CPU time. `--level 6` or `9` trade time for bytes.
 pub const DEFAULT_GZIP_LEVEL: u32 = 2;
+/// Bytes per libzstd multithreading job.
+const ZSTD_JOB: u32 = 2 << 20;
 /// At most this many compression threads: more would only add blocks in flight (memory).
 pub const MAX_THREADS: usize = 16;
 /// The default zstd level (libzstd's own default).
@@ -79,6 +81,8 @@ impl<W: Write + Send + 'static> Compressor<W> {
             Compression::Zstd(level) => {
                 let mut enc = zstd::stream::write::Encoder::new(out, level)?;
                 enc.multithread(threads.clamp(1, 8) as u32)?;
+                // fixed 2 MiB jobs: bounded memory, and output independent of the worker count
+                enc.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB))?;
                 enc.include_checksum(false)?;
                 enc.include_contentsize(false)?;
                 Compressor::Zstd(enc)
