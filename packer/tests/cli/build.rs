@@ -414,3 +414,22 @@ fn building_into_an_existing_layout_adds_a_tag() {
         "{text}"
     );
 }
+
+#[test]
+fn an_empty_folder_becomes_the_layout() {
+    let dir = scratch();
+    let root = dir.path().join("root");
+    fixed_bundle(&root);
+    let layout = dir.path().join("empty");
+    std::fs::create_dir(&layout).unwrap();
+    build_json(&root, &layout, &["--tag", "p:1"]);
+    packer().arg("inspect").arg(&layout).assert().success();
+    // nothing else appears beside it: the staging folder was renamed into place
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(names, ["empty", "root"]);
+}
