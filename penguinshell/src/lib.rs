@@ -19,7 +19,8 @@
 //! 2. [`expand`] turns each word into an argument string, just before its command
 //!    runs, so `false; echo $?` prints `1`.
 //! 3. [`builtins`] runs the command if it is a builtin; otherwise
-//!    [`shell::run_program`] starts the program and waits for it.
+//!    [`shell::run_program`] starts the program found on `PATH` ([`spawn`]:
+//!    `posix_spawnp`, then `waitpid`) and waits for it.
 //! 4. [`shell::Shell`] remembers the status for `$?` and the next line.
 //!
 //! ```

@@ -49,6 +49,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Mode, String> {
 }
 
 fn main() -> ExitCode {
+    // Rust starts programs with SIGPIPE ignored; a shell whose reader went away
+    // (`yes 'ls /' | penguinshell | head -1`) should end like any Unix tool does.
+    // SAFETY: restores the default disposition; no handler code is involved.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args = std::env::args_os()
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned());

@@ -168,3 +168,37 @@ fn errors_do_not_stop_the_shell() {
         )
     );
 }
+
+#[test]
+fn a_vanished_reader_ends_the_shell() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    let dir = bundle();
+    let mut child = Command::new(super::SHELL)
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"ls\n").unwrap();
+    // Read one line, then hang up, as `head -1` would.
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "bin dev etc proc sys\n");
+    // Output now has nowhere to go: the shell ends by SIGPIPE at its next `ls`
+    // instead of carrying on (at end of input it would exit 0). Many lines,
+    // because a program another test starts at that very moment briefly holds
+    // copies of our descriptors, which can let one write through.
+    for _ in 0..1000 {
+        if stdin.write_all(b"ls\n").is_err() {
+            break;
+        }
+    }
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?}");
+}
