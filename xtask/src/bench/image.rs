@@ -1,9 +1,177 @@
-//! `cargo xtask bench image`.
+//! `cargo xtask bench image`: the whole article's pack-and-push, our way against the article's.
+//!
+//! With the shell already built, each round times, interleaved and each into a fresh
+//! repository of one local registry (Debian's `docker-registry`, no auth):
+//! - ours: `cargo xtask image --out FRESH --push REF` (the xtask binary itself, so cargo's own
+//!   start-up is not counted): bundle, one-pass layer, config, manifest, push;
+//! - the article's way, as a bash script: `tar -czf`, `sha256sum` of the layer, `gunzip |
+//!   sha256sum` for the diff id, config.json and the manifest written by hand with `printf`,
+//!   and `curl` for each upload (POST, PUT `?digest=`) and for the manifest.
+//!
+//! Targets: ours under 0.3 s (median) and at most 0.5 x the article's way.
+
+use crate::util::run_cmd;
+use anyhow::{Context, Result, bail};
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tests::registry::{Auth, Registry};
 
 /// Arguments of `cargo xtask bench image`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Rounds (each runs both ways once)
+    #[arg(long, default_value_t = 11)]
+    runs: usize,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("cargo xtask bench image is not written yet")
+/// The article's way, step by step, in bash: $1 bundle, $2 work dir, $3 registry, $4 repository.
+const ARTICLE_SCRIPT: &str = r#"set -euo pipefail
+bundle=$1 work=$2 registry=$3 repo=$4
+cd "$work"
+# tar the bundle and gzip it
+tar -C "$bundle" -czf layer.tar.gz bin dev etc proc sys
+# digest, size and diff id
+layer=$(sha256sum layer.tar.gz | cut -d' ' -f1)
+layer_size=$(stat -c %s layer.tar.gz)
+diff_id=$(gunzip -c layer.tar.gz | sha256sum | cut -d' ' -f1)
+# config.json, by hand
+printf '{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/bin/penguinshell"],"Env":["PATH=/bin"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$diff_id" > config.json
+config=$(sha256sum config.json | cut -d' ' -f1)
+config_size=$(stat -c %s config.json)
+# the manifest, by hand
+printf '{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":%s,"digest":"sha256:%s"},"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":%s,"digest":"sha256:%s"}]}' "$config_size" "$config" "$layer_size" "$layer" > manifest.json
+# upload each blob: initiate upload, send the blob and commit it with its digest
+upload() {
+  location=$(curl -sSf -X POST -D - -o /dev/null "http://$registry/v2/$repo/blobs/uploads/" | tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
+  case $location in http*) ;; *) location="http://$registry$location" ;; esac
+  case $location in *\?*) sep='&' ;; *) sep='?' ;; esac
+  curl -sSf -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$1" "$location${sep}digest=sha256:$2" -o /dev/null
+}
+upload layer.tar.gz "$layer"
+upload config.json "$config"
+# push the manifest
+curl -sSf -X PUT -H 'Content-Type: application/vnd.docker.distribution.manifest.v2+json' --data-binary @manifest.json "http://$registry/v2/$repo/manifests/latest" -o /dev/null
+"#;
+
+pub fn run(args: Args) -> Result<()> {
+    if args.runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    for tool in ["tar", "gzip", "sha256sum", "curl", "bash"] {
+        if tests::tools::find_on_path(tool).is_none() {
+            bail!("{tool} is needed for the article's way; cargo xtask ci installs it");
+        }
+    }
+    // The shell is built (and checked) once, outside the timings.
+    let shell = crate::shell::build_static_shell()?;
+    let work = tempfile::Builder::new().prefix("bench-image-").tempdir()?;
+    let bundle = work.path().join("rootfs");
+    crate::chroot::assemble_bundle(&shell, &bundle)?;
+    let script = work.path().join("article.sh");
+    std::fs::write(&script, ARTICLE_SCRIPT)?;
+    let registry = Registry::start(Auth::None).context("cannot start the local registry")?;
+    let xtask = std::env::current_exe().context("cannot find the xtask binary")?;
+
+    // One untimed round of each warms the page cache and the registry.
+    let ours = |round: &str| -> Result<Duration> {
+        let out = work.path().join(format!("ours-{round}"));
+        let reference = registry.reference(&format!("bench/ours-{round}:latest"));
+        timed(
+            Command::new(&xtask)
+                .arg("image")
+                .arg("--out")
+                .arg(&out)
+                .arg("--push")
+                .arg(&reference),
+        )
+    };
+    let article = |round: &str| -> Result<Duration> {
+        let dir = work.path().join(format!("article-{round}"));
+        std::fs::create_dir_all(&dir)?;
+        timed(
+            Command::new("bash")
+                .arg(&script)
+                .arg(&bundle)
+                .arg(&dir)
+                .arg(&registry.host)
+                .arg(format!("bench/article-{round}")),
+        )
+    };
+    ours("warmup")?;
+    article("warmup")?;
+    check_article_image(&registry)?;
+
+    let (mut our_times, mut article_times) = (Vec::new(), Vec::new());
+    for round in 0..args.runs {
+        our_times.push(ours(&round.to_string())?);
+        article_times.push(article(&round.to_string())?);
+    }
+    let ours_median = median(our_times);
+    let article_median = median(article_times);
+    let ratio = ours_median.as_secs_f64() / article_median.as_secs_f64();
+    println!(
+        "cargo xtask bench image: pack + push of the penguin image, {} rounds, medians",
+        args.runs
+    );
+    println!("  cargo xtask image --push   {:>8.1} ms", ms(ours_median));
+    println!(
+        "  the article's way          {:>8.1} ms  (tar -czf, sha256sum, printf JSON, curl)",
+        ms(article_median)
+    );
+    let under = ours_median < Duration::from_millis(300);
+    let half = ratio <= 0.5;
+    println!(
+        "  {} ours {:.1} ms < 300 ms",
+        verdict(under),
+        ms(ours_median)
+    );
+    println!("  {} ours / article = {ratio:.2} <= 0.5", verdict(half));
+    if !(under && half) {
+        bail!("a target was missed");
+    }
+    Ok(())
+}
+
+/// The article's hand-made image is a real one: the registry serves its manifest.
+fn check_article_image(registry: &Registry) -> Result<()> {
+    run_cmd(
+        Command::new("curl")
+            .args(["-sSf", "-o", "/dev/null", "-H"])
+            .arg("Accept: application/vnd.docker.distribution.manifest.v2+json")
+            .arg(registry.url("bench/article-warmup/manifests/latest")),
+    )
+    .context("the article's way did not leave a pullable manifest")
+}
+
+fn timed(cmd: &mut Command) -> Result<Duration> {
+    let start = Instant::now();
+    let out = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .with_context(|| format!("cannot start {}", crate::util::describe(cmd)))?;
+    let took = start.elapsed();
+    if !out.status.success() {
+        bail!(
+            "{} failed: {}",
+            crate::util::describe(cmd),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(took)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "PASS" } else { "FAIL" }
 }
