@@ -223,6 +223,15 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_bundle_has_dockers_well_known_empty_layer_diff_id() {
+        let bytes = write_tar(&Bundle::new(), 0, Vec::new(), Path::new("mem")).unwrap();
+        assert_eq!(
+            crate::digest::sha256_digest(&bytes).to_string(),
+            "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+        );
+    }
+
+    #[test]
     fn file_capabilities_travel_as_a_pax_xattr() {
         use std::os::unix::ffi::OsStrExt;
         let tmp = tempfile::tempdir().unwrap();

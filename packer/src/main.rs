@@ -350,12 +350,14 @@ fn run_inspect(path: &str) -> Result<()> {
     for t in &report.repo_tags {
         writeln!(out, "repo tag  {t}")?;
     }
-    let blobs: usize = report.indexes.len()
-        + report
-            .images
-            .iter()
-            .map(|i| 2 + i.layers.len())
-            .sum::<usize>();
+    let mut blobs = std::collections::BTreeSet::new();
+    blobs.extend(report.indexes.iter().map(|d| d.digest().to_string()));
+    for img in &report.images {
+        blobs.insert(img.manifest.digest().to_string());
+        blobs.insert(img.config_desc.digest().to_string());
+        blobs.extend(img.layers.iter().map(|(l, _)| l.digest().to_string()));
+    }
+    let blobs = blobs.len();
     writeln!(out, "verified  {blobs} blobs")?;
     Ok(())
 }
