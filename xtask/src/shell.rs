@@ -35,6 +35,10 @@ pub fn run(_args: Args) -> Result<PathBuf> {
 /// rustup target if it is missing), checks that the result is static, and returns
 /// the path of the binary.
 pub fn build_static_shell() -> Result<PathBuf> {
+    if let Some(path) = up_to_date_shell() {
+        check_static(&path)?;
+        return Ok(path);
+    }
     ensure_rust_target(TARGET)?;
     let mut cmd = cargo();
     cmd.args([
@@ -58,7 +62,55 @@ pub fn build_static_shell() -> Result<PathBuf> {
     let path = built_executable(&json, "penguinshell")
         .with_context(|| format!("{} reported no penguinshell executable", describe(&cmd)))?;
     check_static(&path)?;
+    let stamp = built_stamp(&path);
+    std::fs::write(&stamp, b"").with_context(|| format!("cannot write {}", stamp.display()))?;
     Ok(path)
+}
+
+/// The built shell, if it is newer than everything it is built from (the crate's files, the
+/// workspace manifest, the lock file and the cargo config): then even cargo's own no-op check,
+/// most of the time of an unchanged `cargo xtask image`, is skipped.
+fn up_to_date_shell() -> Option<PathBuf> {
+    let root = crate::util::project_root();
+    let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    };
+    let binary = target_dir.join(TARGET).join(PROFILE).join("penguinshell");
+    let built = std::fs::metadata(built_stamp(&binary))
+        .ok()?
+        .modified()
+        .ok()?;
+    let mut inputs = vec![
+        binary.clone(),
+        root.join("Cargo.toml"),
+        root.join("Cargo.lock"),
+        root.join(".cargo/config.toml"),
+        root.join("penguinshell/Cargo.toml"),
+    ];
+    let mut dirs = vec![root.join("penguinshell/src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).ok()? {
+            let path = entry.ok()?.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                inputs.push(path);
+            }
+        }
+    }
+    for input in inputs {
+        let changed = std::fs::metadata(&input).ok()?.modified().ok()?;
+        if changed > built {
+            return None;
+        }
+    }
+    Some(binary)
+}
+
+/// Touched after each successful build of `binary`: cargo leaves an unchanged binary alone.
+fn built_stamp(binary: &Path) -> PathBuf {
+    binary.with_extension("built")
 }
 
 /// Adds `target` with rustup unless `rustup target list --installed` shows it.
