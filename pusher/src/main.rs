@@ -3,17 +3,15 @@
 //! Exit codes: 0 success, 1 other failure (bad source image, local files), 2 usage (bad flags
 //! or reference), 3 auth (credentials refused, access denied), 4 registry or network failure.
 
-use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use pusher::auth::{self, Credential, Secret};
 use pusher::client::{Client, ClientOptions};
+use pusher::connect_args::{ConnectArgs, FlagError};
 use pusher::errors::{EXIT_FAILURE, EXIT_USAGE};
 use pusher::progress::Progress;
 use pusher::push::{Desc, PushOptions};
 use pusher::reference::Reference;
-use pusher::transport::TransportOptions;
 use pusher::upload::UploadOptions;
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -73,21 +71,8 @@ enum Verb {
 
 #[derive(Args)]
 struct Common {
-    /// Username (the password is read from stdin with --password-stdin)
-    #[arg(long, short = 'u')]
-    username: Option<String>,
-    /// Read the password from stdin
-    #[arg(long)]
-    password_stdin: bool,
-    /// Allow plain HTTP to any registry (localhost and 127.0.0.0/8 always may)
-    #[arg(long)]
-    insecure: bool,
-    /// Extra root certificates (PEM) to trust
-    #[arg(long, value_name = "PEM")]
-    ca_file: Option<PathBuf>,
-    /// Print every HTTP exchange on stderr, secrets redacted
-    #[arg(long)]
-    trace: bool,
+    #[command(flatten)]
+    connect: ConnectArgs,
     /// No progress on stderr
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -137,40 +122,14 @@ fn parse_reference(s: &str) -> anyhow::Result<Reference> {
 }
 
 fn client_options(common: &Common, reference: &Reference) -> anyhow::Result<ClientOptions> {
-    let flags = match (&common.username, common.password_stdin) {
-        (Some(u), true) => {
-            let mut password = String::new();
-            std::io::stdin()
-                .read_to_string(&mut password)
-                .context("cannot read the password from stdin")?;
-            let password = password.trim_end_matches(['\n', '\r']).to_string();
-            Some(Credential::UserPassword {
-                username: u.clone(),
-                password: Secret::new(password),
-            })
-        }
-        (None, true) => return Err(Usage("--password-stdin needs --username".into()).into()),
-        (Some(_), false) => {
-            return Err(Usage("--username needs --password-stdin".into()).into());
-        }
-        (None, false) => None,
-    };
-    let found = auth::find_credentials(reference, flags)?;
-    if common.trace {
-        match &found {
-            Some((_, origin)) => eprintln!("* credentials from {origin}"),
-            None => eprintln!("* no credentials: anonymous"),
-        }
-    }
-    Ok(ClientOptions {
-        transport: TransportOptions {
-            ca_file: common.ca_file.clone(),
-            trace: common.trace,
-            ..Default::default()
-        },
-        insecure: common.insecure,
-        credential: found.map(|(c, _)| c),
-    })
+    let flags = common
+        .connect
+        .credential_from_flags()
+        .map_err(|e| match e {
+            FlagError::Usage(message) => anyhow::Error::from(Usage(message)),
+            other => anyhow::Error::from(other),
+        })?;
+    Ok(common.connect.client_options(reference, flags)?)
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {

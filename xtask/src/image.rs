@@ -16,13 +16,11 @@ use packer::bundle::Bundle;
 use packer::compress::Compression;
 use packer::config::{ImageSettings, Platform};
 use packer::manifest::Format;
-use pusher::auth::{Credential, Secret, find_credentials};
-use pusher::client::{Client, ClientOptions};
+use pusher::auth::Credential;
+use pusher::client::Client;
 use pusher::progress::Progress;
 use pusher::push::{Desc, PushOptions, push_image};
 use pusher::reference::Reference;
-use pusher::transport::TransportOptions;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The image's tag in the OCI layout and in the `docker load` archive.
@@ -44,21 +42,9 @@ pub struct Args {
     /// Where to write the bundle and the image
     #[arg(long, value_name = "DIR", default_value = "target/image")]
     out: PathBuf,
-    /// Username for the registry (the password is read from stdin with --password-stdin)
-    #[arg(long, short = 'u')]
-    username: Option<String>,
-    /// Read the registry password from stdin
-    #[arg(long)]
-    password_stdin: bool,
-    /// Allow plain HTTP to any registry (localhost and 127.0.0.0/8 always may)
-    #[arg(long)]
-    insecure: bool,
-    /// Extra root certificates (PEM) to trust
-    #[arg(long, value_name = "PEM")]
-    ca_file: Option<PathBuf>,
-    /// Print every HTTP exchange of the push on stderr, secrets redacted
-    #[arg(long)]
-    trace: bool,
+    /// Credentials, TLS and --trace for the push, as `pusher push` takes them
+    #[command(flatten)]
+    connect: pusher::connect_args::ConnectArgs,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -316,24 +302,11 @@ fn report_from_json(v: &serde_json::Value) -> Option<BuildReport> {
 
 /// `--username` with `--password-stdin`, read before any long work.
 fn read_credential(args: &Args) -> Result<Option<Credential>> {
-    match (&args.username, args.password_stdin) {
-        (Some(username), true) => {
-            if args.push.is_none() {
-                bail!("--username and --password-stdin only make sense with --push");
-            }
-            let mut password = String::new();
-            std::io::stdin()
-                .read_to_string(&mut password)
-                .context("cannot read the password from stdin")?;
-            Ok(Some(Credential::UserPassword {
-                username: username.clone(),
-                password: Secret::new(password.trim_end_matches(['\n', '\r'])),
-            }))
-        }
-        (None, true) => bail!("--password-stdin needs --username"),
-        (Some(_), false) => bail!("--username needs --password-stdin"),
-        (None, false) => Ok(None),
+    let credential = args.connect.credential_from_flags()?;
+    if credential.is_some() && args.push.is_none() {
+        bail!("--username and --password-stdin only make sense with --push");
     }
+    Ok(credential)
 }
 
 /// Pushes the image in `outputs.oci` to `reference`; returns the manifest digest.
@@ -344,16 +317,7 @@ fn push(
     outputs: &Outputs,
     report: &BuildReport,
 ) -> Result<String> {
-    let credential = find_credentials(reference, credential)?.map(|(c, _)| c);
-    let options = ClientOptions {
-        transport: TransportOptions {
-            ca_file: args.ca_file.clone(),
-            trace: args.trace,
-            ..Default::default()
-        },
-        insecure: args.insecure,
-        credential,
-    };
+    let options = args.connect.client_options(reference, credential)?;
     let layout = packer::layout::OciLayout::open(&outputs.oci)?;
     let client = Client::connect("push", reference, &options, "pull,push", &[])?;
     let top = Desc {

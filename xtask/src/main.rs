@@ -19,6 +19,7 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(
     name = "cargo xtask",
+    bin_name = "cargo xtask",
     about = "Build, run and test the penguinshell image, step by step"
 )]
 struct Cli {
@@ -33,8 +34,14 @@ enum Task {
     /// Assemble target/image/rootfs and run the shell chrooted there (needs root)
     Chroot(chroot::Args),
     /// The whole article: build the shell, pack the image, optionally push it
+    #[command(
+        after_help = "Examples:\n  cargo xtask image\n      build target/image/{oci,penguinshell.tar,rootfs.tar}; docker load -i target/image/penguinshell.tar runs it\n  cargo xtask registry --auth token --background && source target/registry/env\n  cargo xtask image --push $REGISTRY/user/penguinshell:latest -u $REGISTRY_USER --password-stdin <<<\"$REGISTRY_PASSWORD\"\n      push it; the last line of stdout is the manifest digest"
+    )]
     Image(image::Args),
     /// Start a real local registry (Debian's docker-registry) until Ctrl-C
+    #[command(
+        after_help = "Examples:\n  cargo xtask registry --auth token             serve on a free port until Ctrl-C\n  cargo xtask registry --auth basic --background  start detached; source target/registry/env\n  cargo xtask registry --stop                    stop the detached one"
+    )]
     Registry(registry::Args),
     /// Measure against the competitors, side by side, and print ratios
     Bench(bench::Args),
