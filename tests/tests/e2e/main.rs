@@ -3,7 +3,6 @@
 //! Each test drives real tools (Docker Engine, docker-registry, skopeo, podman, umoci, runc)
 //! through the harness in `tests/src`, and asserts what they printed or wrote.
 
-mod harness;
 mod image;
 mod packer;
 mod pusher;
