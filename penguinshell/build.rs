@@ -1,0 +1,17 @@
+//! Links the static (musl) release shell without unwind tables: about 55 KB of the
+//! stripped binary that nothing reads, since the size-tuned `[profile.shell]` aborts on
+//! panic. Other builds (tests, the host debug build) keep the default layout.
+
+use std::env;
+
+fn main() {
+    let script = "link/no-unwind-tables.ld";
+    println!("cargo:rerun-if-changed={script}");
+    println!("cargo:rerun-if-changed=build.rs");
+    let musl = env::var("CARGO_CFG_TARGET_ENV").is_ok_and(|v| v == "musl");
+    let release = env::var("PROFILE").is_ok_and(|v| v == "release");
+    if musl && release {
+        let dir = env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
+        println!("cargo:rustc-link-arg-bins=-T{dir}/{script}");
+    }
+}
