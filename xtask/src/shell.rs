@@ -67,7 +67,8 @@ pub fn build_static_shell() -> Result<PathBuf> {
     Ok(path)
 }
 
-/// The built shell, if it is newer than everything it is built from (the crate's files, the
+/// The built shell, if it is newer than everything it is built from (the crate's sources,
+/// build script and linker script, the
 /// workspace manifest, the lock file and the cargo config): then even cargo's own no-op check,
 /// most of the time of an unchanged `cargo xtask image`, is skipped.
 fn up_to_date_shell() -> Option<PathBuf> {
@@ -87,8 +88,12 @@ fn up_to_date_shell() -> Option<PathBuf> {
         root.join("Cargo.lock"),
         root.join(".cargo/config.toml"),
         root.join("penguinshell/Cargo.toml"),
+        root.join("penguinshell/build.rs"),
     ];
-    let mut dirs = vec![root.join("penguinshell/src")];
+    let mut dirs = vec![
+        root.join("penguinshell/src"),
+        root.join("penguinshell/link"),
+    ];
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).ok()? {
             let path = entry.ok()?.path();
