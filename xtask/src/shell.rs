@@ -68,9 +68,9 @@ pub fn build_static_shell() -> Result<PathBuf> {
 }
 
 /// The built shell, if it is newer than everything it is built from (the crate's sources,
-/// build script and linker script, the
-/// workspace manifest, the lock file and the cargo config): then even cargo's own no-op check,
-/// most of the time of an unchanged `cargo xtask image`, is skipped.
+/// build script and linker script, the workspace manifest, the lock file and the cargo
+/// config): then even cargo's own no-op check, most of the time of an unchanged
+/// `cargo xtask image`, is skipped.
 fn up_to_date_shell() -> Option<PathBuf> {
     let root = crate::util::project_root();
     let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
