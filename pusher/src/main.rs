@@ -150,7 +150,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if chunk_size == Some(0) || jobs == 0 {
                 return Err(Usage("--chunk-size and --jobs must be at least 1".into()).into());
             }
-            // read the image before touching the network
+            // check the flags, then read the image, before touching the network
+            let options = client_options(&common, &reference)?;
             let image = packer::open_source(&source).map_err(|e| pusher::Error::Image {
                 source_name: source.clone(),
                 message: e.to_string(),
@@ -174,7 +175,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ))
                 .into());
             }
-            let options = client_options(&common, &reference)?;
             let mounts: Vec<String> = mount_from.iter().cloned().collect();
             let client = Client::connect("push", &reference, &options, "pull,push", &mounts)?;
             let progress = Progress::new(common.quiet);
