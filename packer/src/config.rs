@@ -102,6 +102,20 @@ pub struct ImageSettings {
     pub source_date_epoch: u64,
 }
 
+/// The image's timestamp: `SOURCE_DATE_EPOCH` (seconds since 1970) when set, else 0, so the
+/// same bundle gives the same digests any day.
+pub fn source_date_epoch() -> Result<u64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Err(_) => Ok(0),
+        Ok(s) if s.is_empty() => Ok(0),
+        Ok(s) => s.parse::<u64>().map_err(|_| Error::Invalid {
+            what: "SOURCE_DATE_EPOCH",
+            value: s.clone(),
+            reason: "expected seconds since 1970".to_owned(),
+        }),
+    }
+}
+
 /// Checks an `--env` value: `K=V` with a non-empty name without `=`.
 pub fn parse_env(s: &str) -> Result<String> {
     match s.split_once('=') {

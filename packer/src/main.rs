@@ -168,16 +168,6 @@ fn compression(kind: CompressionArg, level: Option<&str>) -> Result<Compression>
     })
 }
 
-fn source_date_epoch() -> Result<u64> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Err(_) => Ok(0),
-        Ok(s) if s.is_empty() => Ok(0),
-        Ok(s) => s.parse::<u64>().map_err(|_| {
-            anyhow::anyhow!("invalid SOURCE_DATE_EPOCH {s:?}: expected seconds since 1970")
-        }),
-    }
-}
-
 fn run_build(args: BuildArgs) -> Result<()> {
     let platform: Platform = args.platform.parse()?;
     let tags = args
@@ -220,7 +210,7 @@ fn run_build(args: BuildArgs) -> Result<()> {
         user: args.user,
         labels,
         annotations,
-        source_date_epoch: source_date_epoch()?,
+        source_date_epoch: packer::config::source_date_epoch()?,
     };
     let bundle = Bundle::from_dir(&args.rootfs).context("cannot read the bundle")?;
     let opts = BuildOptions {

@@ -80,21 +80,22 @@ pub fn pusher_bin() -> &'static Path {
     BIN.get_or_init(|| build_bin("pusher", "pusher"))
 }
 
-/// The fully static musl penguin shell, built once per test process by `cargo xtask shell`.
+/// The fully static musl penguin shell, built once per test process by `cargo xtask shell`
+/// (which prints the binary's path on stdout).
 pub fn shell_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let status = cargo()
+        let out = cargo()
             .args(["run", "--quiet", "--package", "xtask", "--", "shell"])
-            .stdout(Stdio::null())
-            .status()
+            .stderr(Stdio::inherit())
+            .output()
             .unwrap_or_else(|e| panic!("cannot run cargo xtask shell: {e}"));
-        assert!(status.success(), "cargo xtask shell failed");
-        let path = target_dir()
-            .join("x86_64-unknown-linux-musl")
-            .join("shell")
-            .join("penguinshell");
-        assert!(path.is_file(), "{} was not built", path.display());
+        assert!(out.status.success(), "cargo xtask shell failed");
+        let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        assert!(
+            path.is_file(),
+            "cargo xtask shell printed {path:?}, not a file"
+        );
         path
     })
 }

@@ -33,3 +33,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Which::Image(a) => image::run(a),
     }
 }
+
+/// The median of some timings (the upper one of the middle two for an even count).
+pub fn median(mut times: Vec<std::time::Duration>) -> std::time::Duration {
+    times.sort_unstable();
+    times[times.len() / 2]
+}

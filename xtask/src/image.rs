@@ -168,7 +168,7 @@ fn pack(outputs: &Outputs, format: Format) -> Result<BuildReport> {
         user: None,
         labels: Default::default(),
         annotations: Default::default(),
-        source_date_epoch: source_date_epoch()?,
+        source_date_epoch: packer::config::source_date_epoch()?,
     };
     // A fresh layout each time: the tag points at exactly this image.
     if outputs.oci.exists() {
@@ -217,16 +217,6 @@ fn print_report(r: &BuildReport, outputs: &Outputs) {
         shown(&outputs.docker_archive)
     );
     println!("    {}  docker import", shown(&outputs.rootfs_tar));
-}
-
-fn source_date_epoch() -> Result<u64> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Err(_) => Ok(0),
-        Ok(s) if s.is_empty() => Ok(0),
-        Ok(s) => s
-            .parse()
-            .with_context(|| format!("invalid SOURCE_DATE_EPOCH {s:?}: expected seconds")),
-    }
 }
 
 /// What the image is made of: if this is unchanged, so are the digests.

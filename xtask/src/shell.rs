@@ -73,11 +73,10 @@ pub fn build_static_shell() -> Result<PathBuf> {
 /// `cargo xtask image`, is skipped.
 fn up_to_date_shell() -> Option<PathBuf> {
     let root = crate::util::project_root();
-    let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => root.join(dir),
-        None => root.join("target"),
-    };
-    let binary = target_dir.join(TARGET).join(PROFILE).join("penguinshell");
+    let binary = ::tests::tools::target_dir()
+        .join(TARGET)
+        .join(PROFILE)
+        .join("penguinshell");
     let built = std::fs::metadata(built_stamp(&binary))
         .ok()?
         .modified()

@@ -83,6 +83,19 @@ fn pusher(config_dir: &Path) -> Command {
 
 /// Runs pusher, asserts success, checks no secret shows, and returns the digest it printed
 /// as its last stdout line.
+/// Pulls `reference` anonymously and checks it is `digest` with exactly the blobs of `layout`.
+fn assert_pull_gives_back(config_dir: &Path, reference: &str, digest: &str, layout: &Path) {
+    let out_dir = tempfile::tempdir().unwrap();
+    let pulled = out_dir.path().join("pulled");
+    let pull_digest = push_ok(
+        pusher(config_dir).arg("pull").arg(reference).arg(&pulled),
+        "",
+        &[],
+    );
+    assert_eq!(pull_digest, digest);
+    assert_eq!(blobs(&pulled), blobs(layout));
+}
+
 fn push_ok(cmd: &mut Command, stdin: &str, secrets: &[String]) -> String {
     let out = run_with_stdin(cmd, stdin);
     let (stdout, stderr) = text(&out);
@@ -353,18 +366,12 @@ fn push_survives_a_dropped_connection_503_and_429_and_pull_gives_the_same_blobs(
         &[],
     );
     assert_eq!(proxy.faults_applied(), 4, "{:#?}", proxy.seen());
-    let out_dir = tempfile::tempdir().unwrap();
-    let pulled = out_dir.path().join("pulled");
-    let pull_digest = push_ok(
-        pusher(config.path())
-            .arg("pull")
-            .arg(reg.reference("faults/penguin:latest"))
-            .arg(&pulled),
-        "",
-        &[],
+    assert_pull_gives_back(
+        config.path(),
+        &reg.reference("faults/penguin:latest"),
+        &digest,
+        &image.layout,
     );
-    assert_eq!(pull_digest, digest);
-    assert_eq!(blobs(&pulled), blobs(&image.layout));
 }
 
 #[test]
@@ -739,18 +746,12 @@ fn a_refused_monolithic_put_falls_back_to_chunks_in_a_new_session() {
         "{:#?}",
         proxy.seen()
     );
-    let out_dir = tempfile::tempdir().unwrap();
-    let pulled = out_dir.path().join("pulled");
-    let d = push_ok(
-        pusher(config.path())
-            .arg("pull")
-            .arg(reg.reference("chunks/penguin:latest"))
-            .arg(&pulled),
-        "",
-        &[],
+    assert_pull_gives_back(
+        config.path(),
+        &reg.reference("chunks/penguin:latest"),
+        &digest,
+        &image.layout,
     );
-    assert_eq!(d, digest);
-    assert_eq!(blobs(&pulled), blobs(&image.layout));
 }
 
 #[test]

@@ -107,8 +107,8 @@ pub fn run(args: Args) -> Result<()> {
         our_times.push(ours(&round.to_string())?);
         article_times.push(article(&round.to_string())?);
     }
-    let ours_median = median(our_times);
-    let article_median = median(article_times);
+    let ours_median = super::median(our_times);
+    let article_median = super::median(article_times);
     let ratio = ours_median.as_secs_f64() / article_median.as_secs_f64();
     println!(
         "cargo xtask bench image: pack + push of the penguin image, {} rounds, medians",
@@ -161,11 +161,6 @@ fn timed(cmd: &mut Command) -> Result<Duration> {
         );
     }
     Ok(took)
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 fn ms(d: Duration) -> f64 {

@@ -7,7 +7,7 @@
 //! PASS/FAIL against the targets (packer wall at most 0.8 x umoci's, layer at most 1.02 x
 //! umoci's, peak memory at most 64 MiB). A missed target is a non-zero exit.
 
-use crate::util::{cargo, describe, project_root, run_cmd};
+use crate::util::{cargo, describe, run_cmd};
 use anyhow::{Context, Result, bail};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -47,13 +47,14 @@ pub fn run(args: Args) -> Result<()> {
         bail!("--runs and --files must be at least 1");
     }
     for tool in ["umoci", "tar", "gzip", "gunzip", "sha256sum"] {
-        which(tool)?;
+        tests::tools::find_on_path(tool)
+            .with_context(|| format!("{tool} is not installed; `cargo xtask ci` installs it"))?;
     }
     let time = Path::new("/usr/bin/time");
     if !time.is_file() {
         bail!("/usr/bin/time (GNU time) is missing: apt-get install -y time");
     }
-    let work = target_dir().join("bench-pack");
+    let work = tests::tools::target_dir().join("bench-pack");
     let bundle = work.join("bundle");
     generate_bundle(&bundle, args.files, args.mib << 20)?;
     let packer = build_packer()?;
@@ -197,23 +198,6 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// The cargo target directory (CARGO_TARGET_DIR or `target/`).
-fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(d) if Path::new(&d).is_absolute() => PathBuf::from(d),
-        Some(d) => project_root().join(d),
-        None => project_root().join("target"),
-    }
-}
-
-fn which(tool: &str) -> Result<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|d| d.join(tool))
-        .find(|p| p.is_file())
-        .with_context(|| format!("{tool} is not installed; `cargo xtask ci` installs it"))
-}
-
 fn build_packer() -> Result<PathBuf> {
     run_cmd(cargo().args([
         "build",
@@ -224,7 +208,7 @@ fn build_packer() -> Result<PathBuf> {
         "--bin",
         "packer",
     ]))?;
-    let bin = target_dir().join("release").join("packer");
+    let bin = tests::tools::target_dir().join("release").join("packer");
     if !bin.is_file() {
         bail!("{} was not built", bin.display());
     }

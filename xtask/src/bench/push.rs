@@ -30,11 +30,6 @@ const MAX_VS_SKOPEO: f64 = 1.0;
 const MAX_PEAK_KIB: u64 = 16 * 1024;
 const MAX_REPUSH: Duration = Duration::from_millis(50);
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 /// Runs `cmd` under `/usr/bin/time -f %M`; returns the wall time and the peak RSS in KiB.
 fn timed(cmd: &mut Command, work: &Path) -> Result<(Duration, u64)> {
     let rss_file = work.join("rss");
@@ -268,10 +263,10 @@ pub fn run(args: Args) -> Result<()> {
         t_repush.push(t);
     }
     let (p, s, c, r) = (
-        median(t_pusher),
-        median(t_skopeo),
-        median(t_curl),
-        median(t_repush),
+        super::median(t_pusher),
+        super::median(t_skopeo),
+        super::median(t_curl),
+        super::median(t_repush),
     );
     let vs_curl = p.as_secs_f64() / c.as_secs_f64();
     let vs_skopeo = p.as_secs_f64() / s.as_secs_f64();

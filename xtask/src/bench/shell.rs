@@ -141,13 +141,7 @@ fn time_interleaved(contenders: &[(&str, Vec<&str>)], runs: usize) -> Result<Vec
             times[i].push(time_once(&contenders[i].1)?);
         }
     }
-    Ok(times
-        .into_iter()
-        .map(|mut t| {
-            t.sort_unstable();
-            t[t.len() / 2]
-        })
-        .collect())
+    Ok(times.into_iter().map(super::median).collect())
 }
 
 /// Wall time of one run from spawn to exit; a failing run is an error.
@@ -172,7 +166,7 @@ fn time_once(argv: &[&str]) -> Result<Duration> {
 fn ensure_competitors() -> Result<()> {
     let missing: Vec<&str> = [("busybox", "busybox-static"), ("dash", "dash")]
         .into_iter()
-        .filter(|(program, _)| !on_path(program))
+        .filter(|(program, _)| tests::tools::find_on_path(program).is_none())
         .map(|(_, package)| package)
         .collect();
     if missing.is_empty() {
@@ -192,12 +186,6 @@ fn ensure_competitors() -> Result<()> {
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )
-}
-
-/// Whether `program` is found on `PATH`.
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
 
 fn ratio(a: u64, b: u64) -> f64 {
