@@ -160,12 +160,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 source_name: source.clone(),
                 message: e.to_string(),
             })?;
-            let top = Desc {
-                media_type: top.media_type().to_string(),
-                digest: top.digest().to_string(),
-                size: top.size(),
-                platform: None,
-            };
+            let top = Desc::from(&top);
             if let Some(d) = &reference.digest
                 && *d != top.digest
             {

@@ -49,6 +49,18 @@ pub struct Desc {
     pub platform: Option<serde_json::Value>,
 }
 
+impl From<&packer::oci_spec::image::Descriptor> for Desc {
+    /// The top descriptor of an image on disk, as packer's layout reader gives it.
+    fn from(d: &packer::oci_spec::image::Descriptor) -> Desc {
+        Desc {
+            media_type: d.media_type().to_string(),
+            digest: d.digest().to_string(),
+            size: d.size(),
+            platform: None,
+        }
+    }
+}
+
 /// A manifest or an index, parsed loosely (OCI and Docker alike).
 #[derive(Debug, Clone, Deserialize)]
 pub struct ManifestDoc {
