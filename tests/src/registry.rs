@@ -171,6 +171,11 @@ impl Registry {
 
     /// Starts a registry on `127.0.0.1:port` whose files live in `dir` (kept).
     pub fn start_on(auth: Auth, dir: &Path, port: u16) -> Result<Registry> {
+        Registry::start_with(auth, dir, port, 0)
+    }
+
+    /// [`Registry::start_on`], with the token issuer (Token mode) on `token_port` (0: a free one).
+    pub fn start_with(auth: Auth, dir: &Path, port: u16, token_port: u16) -> Result<Registry> {
         let binary = require("docker-registry");
         std::fs::create_dir_all(dir)?;
         let host = format!("127.0.0.1:{port}");
@@ -205,7 +210,13 @@ impl Registry {
             Auth::Token => {
                 let pw = secret("token-pw");
                 let idt = secret("identity-token");
-                let ts = TokenServer::start(&dir.join("issuer"), USERNAME, &pw, Some(&idt))?;
+                let ts = TokenServer::start_on(
+                    &dir.join("issuer"),
+                    USERNAME,
+                    &pw,
+                    Some(&idt),
+                    token_port,
+                )?;
                 config += &format!(
                     "auth:\n  token:\n    realm: {}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
                     ts.realm,
@@ -258,18 +269,21 @@ impl Registry {
         Ok(reg)
     }
 
+    /// Waits until the registry we started listens on its port. Another program that holds the
+    /// port does not count: the listening socket must be our child's own (read from /proc), so a
+    /// taken port ends with the registry's own error line instead of a false "ready".
     fn wait_ready(&mut self) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait()? {
                 bail!(
                     "docker-registry exited with {status}: {}",
-                    std::fs::read_to_string(&self.log)
-                        .unwrap_or_default()
-                        .trim()
+                    last_error_line(&self.log)
                 );
             }
-            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
+            if listens_on(self.child.id(), self.addr.port())
+                && TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok()
+            {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -333,6 +347,69 @@ impl Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The last non-empty line of a log: the registry's own error when it fails to start
+/// (`listen tcp 127.0.0.1:5000: bind: address already in use`).
+pub fn last_error_line(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    // the registry logs logfmt (`time=... level=fatal msg="..." ...`): keep the message
+    let Some((_, rest)) = line.split_once("msg=") else {
+        return line.trim().to_string();
+    };
+    let Some(quoted) = rest.strip_prefix('"') else {
+        return rest.split_whitespace().next().unwrap_or("").to_string();
+    };
+    let mut msg = String::new();
+    let mut chars = quoted.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => msg.extend(chars.next()),
+            '"' => break,
+            c => msg.push(c),
+        }
+    }
+    msg
+}
+
+/// Whether process `pid` holds a TCP socket listening on `port` (IPv4 or IPv6), read from
+/// `/proc/PID/fd` and `/proc/net/tcp{,6}`.
+pub fn listens_on(pid: u32, port: u16) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    let inodes: Vec<String> = fds
+        .flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter_map(|target| {
+            let t = target.to_string_lossy().into_owned();
+            t.strip_prefix("socket:[")?
+                .strip_suffix(']')
+                .map(String::from)
+        })
+        .collect();
+    if inodes.is_empty() {
+        return false;
+    }
+    let wanted_port = format!("{port:04X}");
+    ["tcp", "tcp6"].iter().any(|table| {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")) else {
+            return false;
+        };
+        text.lines().skip(1).any(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // sl local_address rem_address st ... inode (field 9); 0A is LISTEN
+            f.len() > 9
+                && f[3] == "0A"
+                && f[1].rsplit(':').next() == Some(wanted_port.as_str())
+                && inodes.iter().any(|i| i == f[9])
+        })
+    })
 }
 
 impl Drop for Registry {

@@ -114,6 +114,17 @@ impl TokenServer {
         password: &str,
         identity_token: Option<&str>,
     ) -> Result<TokenServer> {
+        TokenServer::start_on(dir, username, password, identity_token, 0)
+    }
+
+    /// [`TokenServer::start`] on `127.0.0.1:port` (0: a free port).
+    pub fn start_on(
+        dir: &Path,
+        username: &str,
+        password: &str,
+        identity_token: Option<&str>,
+        port: u16,
+    ) -> Result<TokenServer> {
         std::fs::create_dir_all(dir)?;
         openssl(
             &[
@@ -144,7 +155,8 @@ impl TokenServer {
             dir,
         )?;
         let der = openssl(&["x509", "-in", "issuer.pem", "-outform", "DER"], dir)?;
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .with_context(|| format!("the token issuer cannot listen on 127.0.0.1:{port}"))?;
         let addr = listener.local_addr()?;
         let state = Arc::new(State {
             username: username.to_string(),

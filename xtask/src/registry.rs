@@ -3,7 +3,12 @@
 //!
 //! In the foreground it serves until Ctrl-C and then stops cleanly. With `--background` it
 //! starts itself detached, waits until the registry answers, prints how to use it and writes
-//! `DIR/env` (`REGISTRY`, `REGISTRY_USER`, `REGISTRY_PASSWORD`) to `source`; `--stop` ends it.
+//! `DIR/env` (`REGISTRY`, `REGISTRY_USER`, `REGISTRY_PASSWORD`) to `source`; `--stop` ends it
+//! (the token issuer lives in the same process, so it stops too).
+//!
+//! "Ready" means the registry we started listens on its port: a port held by another program
+//! makes the registry exit with its own error line, which is reported, and no `env`, `pid` or
+//! `ready` file is left behind.
 
 use crate::util::project_root;
 use anyhow::{Context, Result, bail};
@@ -21,6 +26,9 @@ pub struct Args {
     /// Port on 127.0.0.1 (default: a free one)
     #[arg(long)]
     port: Option<u16>,
+    /// Port of the token issuer on 127.0.0.1, with --auth token (default: a free one, printed)
+    #[arg(long, value_name = "PORT")]
+    token_port: Option<u16>,
     /// none: anyone pushes; basic: htpasswd; token: a Docker-Hub-like token issuer; tls: HTTPS
     #[arg(long, value_enum, default_value = "none")]
     auth: AuthMode,
@@ -69,14 +77,34 @@ pub fn run(args: Args) -> Result<()> {
     if args.stop {
         return stop(&dir);
     }
+    require_tools(&args)?;
     if args.background {
         return start_background(&args, &dir);
     }
-    serve(args.auth.into(), args.port, &dir)
+    serve(args.auth.into(), args.port, args.token_port, &dir)
+}
+
+/// Each program this mode runs, and the Debian package that has it: one line when missing.
+fn require_tools(args: &Args) -> Result<()> {
+    let mut needed = vec![("docker-registry", "docker-registry")];
+    match args.auth {
+        AuthMode::None => {}
+        AuthMode::Basic => needed.push(("htpasswd", "apache2-utils")),
+        AuthMode::Token | AuthMode::Tls => needed.push(("openssl", "openssl")),
+    }
+    if args.background {
+        needed.push(("setsid", "util-linux"));
+    }
+    for (program, package) in needed {
+        if tests::tools::find_on_path(program).is_none() {
+            bail!("{program} is not installed: apt-get install {package} (as root)");
+        }
+    }
+    Ok(())
 }
 
 /// Runs the registry in the foreground until Ctrl-C (SIGINT) or SIGTERM.
-fn serve(auth: Auth, port: Option<u16>, dir: &Path) -> Result<()> {
+fn serve(auth: Auth, port: Option<u16>, token_port: Option<u16>, dir: &Path) -> Result<()> {
     if let Some(pid) = running_pid(dir) {
         bail!(
             "a registry started from {} is already running (pid {pid}); stop it with `cargo xtask registry --stop`",
@@ -95,11 +123,12 @@ fn serve(auth: Auth, port: Option<u16>, dir: &Path) -> Result<()> {
         signal(Signal::SIGTERM, SigHandler::Handler(on_stop_signal))
             .context("cannot handle SIGTERM")?;
     }
-    let mut registry = match port {
-        Some(port) => Registry::start_on(auth, dir, port),
-        None => Registry::start_in(auth, dir),
-    }
-    .with_context(|| format!("cannot start docker-registry in {}", dir.display()))?;
+    let port = match port {
+        Some(port) => port,
+        None => free_port()?,
+    };
+    let mut registry = Registry::start_with(auth, dir, port, token_port.unwrap_or(0))
+        .with_context(|| format!("cannot start the registry on 127.0.0.1:{port}"))?;
     let info = describe(&registry);
     write_atomically(&dir.join("env"), &env_file(&registry))?;
     write_atomically(&dir.join("pid"), &std::process::id().to_string())?;
@@ -141,6 +170,9 @@ fn describe(registry: &Registry) -> String {
     }
     if let Some(ca) = &registry.ca_pem {
         lines.push(format!("CA       {}", ca.display()));
+    }
+    if let Some(issuer) = &registry.token_server {
+        lines.push(format!("issuer   {}", issuer.realm));
     }
     let login = match &registry.username {
         Some(user) => format!(" -u {user} --password-stdin <<<\"$REGISTRY_PASSWORD\""),
@@ -190,7 +222,12 @@ fn start_background(args: &Args, dir: &Path) -> Result<()> {
         std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
     let me = std::env::current_exe().context("cannot find the xtask binary")?;
     let mut cmd = Command::new("setsid");
-    cmd.arg(me).arg("registry").arg("--dir").arg(dir);
+    // --wait: should setsid have to fork, it still ends only when the task ends
+    cmd.arg("--wait")
+        .arg(me)
+        .arg("registry")
+        .arg("--dir")
+        .arg(dir);
     cmd.arg("--auth").arg(match args.auth {
         AuthMode::None => "none",
         AuthMode::Basic => "basic",
@@ -200,13 +237,30 @@ fn start_background(args: &Args, dir: &Path) -> Result<()> {
     if let Some(port) = args.port {
         cmd.arg("--port").arg(port.to_string());
     }
-    cmd.stdin(Stdio::null())
+    if let Some(port) = args.token_port {
+        cmd.arg("--token-port").arg(port.to_string());
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
         .stdout(log_file.try_clone()?)
         .stderr(log_file)
         .spawn()
         .context("cannot start the registry in the background (setsid)")?;
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
+        if let Some(status) = child.try_wait()? {
+            // the detached task printed its error (one `error: ...` line) into its log
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let why = text
+                .lines()
+                .rev()
+                .find_map(|l| l.strip_prefix("error: "))
+                .unwrap_or("no error message");
+            for stale in ["ready", "pid", "env"] {
+                let _ = std::fs::remove_file(dir.join(stale));
+            }
+            bail!("the registry did not start ({status}): {why}");
+        }
         if let Ok(info) = std::fs::read_to_string(dir.join("ready")) {
             println!("{info}");
             println!(
@@ -221,6 +275,11 @@ fn start_background(args: &Args, dir: &Path) -> Result<()> {
         "the registry did not start within 30 s; see {}",
         log.display()
     )
+}
+
+fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("no free port")?;
+    Ok(listener.local_addr()?.port())
 }
 
 /// The pid of a live `cargo xtask registry` started from `dir`, if any.

@@ -7,3 +7,4 @@ mod image;
 mod packer;
 mod pusher;
 mod tutorial;
+mod xtask_registry;
