@@ -38,6 +38,7 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("file", "file"),
     ("tmux", "tmux"),
     ("curl", "curl"),
+    ("jq", "jq"),
     ("openssl", "openssl"),
     ("setsid", "util-linux"),
     ("hyperfine", "hyperfine"),
