@@ -280,7 +280,11 @@ fn check_outputs(opts: &BuildOptions) -> Result<(Target, Outputs)> {
         });
     }
     let mut named: Vec<(&str, &Path)> = vec![("--oci-layout", opts.oci_layout.as_path())];
-    named.extend(opts.docker_archive.as_deref().map(|p| ("--docker-archive", p)));
+    named.extend(
+        opts.docker_archive
+            .as_deref()
+            .map(|p| ("--docker-archive", p)),
+    );
     named.extend(opts.rootfs_tar.as_deref().map(|p| ("--rootfs-tar", p)));
     for (i, (flag_a, a)) in named.iter().enumerate() {
         for (flag_b, b) in &named[i + 1..] {
@@ -293,7 +297,9 @@ fn check_outputs(opts: &BuildOptions) -> Result<(Target, Outputs)> {
                 return Err(Error::Invalid {
                     what: "output",
                     value: b.display().to_string(),
-                    reason: format!("given to both {flag_a} and {flag_b}; each output needs its own path"),
+                    reason: format!(
+                        "given to both {flag_a} and {flag_b}; each output needs its own path"
+                    ),
                 });
             }
         }
@@ -388,7 +394,10 @@ fn add_to_existing(
 fn clean_leftovers(opts: &BuildOptions) {
     clean_stale(parent_of(&opts.oci_layout));
     clean_stale(&opts.oci_layout.join("blobs").join("sha256"));
-    for p in [&opts.docker_archive, &opts.rootfs_tar].into_iter().flatten() {
+    for p in [&opts.docker_archive, &opts.rootfs_tar]
+        .into_iter()
+        .flatten()
+    {
         if p.as_os_str() != "-" {
             clean_stale(parent_of(p));
         }

@@ -11,16 +11,53 @@ use std::collections::BTreeMap;
 /// The operating systems a platform may name: the OCI image spec's `os` values (Go's `GOOS`
 /// list).
 pub const KNOWN_OS: &[&str] = &[
-    "aix", "android", "darwin", "dragonfly", "freebsd", "hurd", "illumos", "ios", "js", "linux",
-    "nacl", "netbsd", "openbsd", "plan9", "solaris", "wasip1", "windows", "zos",
+    "aix",
+    "android",
+    "darwin",
+    "dragonfly",
+    "freebsd",
+    "hurd",
+    "illumos",
+    "ios",
+    "js",
+    "linux",
+    "nacl",
+    "netbsd",
+    "openbsd",
+    "plan9",
+    "solaris",
+    "wasip1",
+    "windows",
+    "zos",
 ];
 
 /// The architectures a platform may name: the OCI image spec's `architecture` values (Go's
 /// `GOARCH` list).
 pub const KNOWN_ARCH: &[&str] = &[
-    "386", "amd64", "amd64p32", "arm", "arm64", "arm64be", "armbe", "loong64", "mips", "mips64",
-    "mips64le", "mips64p32", "mips64p32le", "mipsle", "ppc", "ppc64", "ppc64le", "riscv",
-    "riscv64", "s390", "s390x", "sparc", "sparc64", "wasm",
+    "386",
+    "amd64",
+    "amd64p32",
+    "arm",
+    "arm64",
+    "arm64be",
+    "armbe",
+    "loong64",
+    "mips",
+    "mips64",
+    "mips64le",
+    "mips64p32",
+    "mips64p32le",
+    "mipsle",
+    "ppc",
+    "ppc64",
+    "ppc64le",
+    "riscv",
+    "riscv64",
+    "s390",
+    "s390x",
+    "sparc",
+    "sparc64",
+    "wasm",
 ];
 
 /// The variants an architecture may carry (`GOARM`, `GOARM64`, `GOAMD64`, `GO386`, ...): the
@@ -328,10 +365,19 @@ mod tests {
             "{err}"
         );
         let err = "linux/bar".parse::<Platform>().unwrap_err().to_string();
-        assert!(err.contains("unknown architecture bar; known: 386 amd64"), "{err}");
+        assert!(
+            err.contains("unknown architecture bar; known: 386 amd64"),
+            "{err}"
+        );
         let err = "linux/arm/v9".parse::<Platform>().unwrap_err().to_string();
-        assert!(err.contains("unknown variant v9; known for arm: v5 v6 v7 v8"), "{err}");
-        let err = "linux/s390x/v1".parse::<Platform>().unwrap_err().to_string();
+        assert!(
+            err.contains("unknown variant v9; known for arm: v5 v6 v7 v8"),
+            "{err}"
+        );
+        let err = "linux/s390x/v1"
+            .parse::<Platform>()
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("s390x takes no variant"), "{err}");
     }
 

@@ -199,9 +199,9 @@ pub fn check_output(what: &'static str, path: &Path, stdout_ok: bool) -> Result<
                 Err(refuse(format!("a symlink to a missing file{hint}")))
             }
             Err(e) => Err(e).io("read", path),
-            Ok(m) if m.is_file() => {
-                Ok(Output::File(std::fs::canonicalize(path).io("resolve", path)?))
-            }
+            Ok(m) if m.is_file() => Ok(Output::File(
+                std::fs::canonicalize(path).io("resolve", path)?,
+            )),
             Ok(m) => Err(refuse(format!(
                 "a symlink to a {}{hint}",
                 kind_name(m.file_type())
@@ -253,7 +253,10 @@ mod tests {
             let err = check_output("docker archive", &d.join(name), true)
                 .unwrap_err()
                 .to_string();
-            assert!(err.contains(&format!(": {kind}; packer writes only")), "{err}");
+            assert!(
+                err.contains(&format!(": {kind}; packer writes only")),
+                "{err}"
+            );
         }
         let file = d.join("file");
         assert_eq!(

@@ -8,7 +8,9 @@ use crate::digest::DigestReader;
 use crate::error::{Error, IoContext, Result};
 use crate::layout::{MAX_NESTING, OciLayout, ref_name};
 use crate::manifest::{is_index_type, is_manifest_type};
-use oci_spec::image::{Descriptor, Digest, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
+use oci_spec::image::{
+    Descriptor, Digest, ImageConfiguration, ImageIndex, ImageManifest, MediaType,
+};
 use std::collections::HashSet;
 use std::io::{self, Read};
 
@@ -155,7 +157,7 @@ impl Walk<'_> {
 pub fn verify_layer(layout: &OciLayout, layer: &Descriptor, diff_id: &str) -> Result<()> {
     let what = format!("layer {}", layer.digest());
     // digest and size of the blob as stored (a regular file, its size checked first)
-    let path = layout.verify_blob(layer)?;
+    let path = layout.verify_blob(layer, &what)?;
     // the diff id: sha256 of the decompressed bytes
     let file = std::fs::File::open(&path).io("read blob", &path)?;
     let buffered = io::BufReader::with_capacity(1 << 16, file);

@@ -53,7 +53,7 @@ impl OciLayout {
     pub fn open(dir: impl AsRef<Path>) -> Result<OciLayout> {
         let root = dir.as_ref().to_path_buf();
         let marker = root.join(OCI_LAYOUT_FILE);
-        let bytes = match read_bounded(&marker, None, MAX_JSON_SIZE) {
+        let bytes = match read_bounded(&marker, None, MAX_JSON_SIZE, "read") {
             Ok(b) => b,
             Err(Error::Io { source: e, .. }) if e.kind() == io::ErrorKind::NotFound => {
                 let reason = if root.is_dir() {
@@ -141,7 +141,7 @@ impl OciLayout {
     /// Parses `index.json` (a regular file of at most [`MAX_JSON_SIZE`]).
     pub fn index(&self) -> Result<ImageIndex> {
         let path = self.root.join(INDEX_FILE);
-        let bytes = read_bounded(&path, None, MAX_JSON_SIZE)?;
+        let bytes = read_bounded(&path, None, MAX_JSON_SIZE, "read")?;
         serde_json::from_slice(&bytes).map_err(|source| Error::Json {
             what: path.display().to_string(),
             source,
@@ -210,7 +210,7 @@ impl OciLayout {
     pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>> {
         sha256_hex(digest)?;
         let path = self.blob_path(digest);
-        let bytes = read_bounded(&path, None, MAX_JSON_SIZE)?;
+        let bytes = read_bounded(&path, None, MAX_JSON_SIZE, "read blob")?;
         let actual = crate::digest::sha256_digest(&bytes);
         if &actual != digest {
             return Err(Error::DigestMismatch {
@@ -231,7 +231,7 @@ impl OciLayout {
         if desc.size() > MAX_JSON_SIZE {
             return Err(too_large(&path, desc.size()));
         }
-        let bytes = read_bounded(&path, Some(desc.size()), MAX_JSON_SIZE)?;
+        let bytes = read_bounded(&path, Some(desc.size()), MAX_JSON_SIZE, "read blob")?;
         let actual = crate::digest::sha256_digest(&bytes);
         if &actual != desc.digest() {
             return Err(Error::DigestMismatch {
@@ -247,24 +247,32 @@ impl OciLayout {
     }
 
     /// Streams the blob named by `desc` through sha256 and checks its size (before reading) and
-    /// digest; a blob that is not a regular file is refused. Returns its path.
-    pub fn verify_blob(&self, desc: &Descriptor) -> Result<PathBuf> {
+    /// digest; a blob that is not a regular file is refused. `what` names it in errors
+    /// (`layer sha256:…`). Returns its path.
+    pub fn verify_blob(&self, desc: &Descriptor, what: &str) -> Result<PathBuf> {
         sha256_hex(desc.digest())?;
         let path = self.blob_path(desc.digest());
-        let (file, _) = open_regular(&path, Some(desc.size()))?;
+        let (file, len) = open_regular(&path, None, "read blob")?;
+        if len != desc.size() {
+            return Err(Error::SizeMismatch {
+                what: what.to_owned(),
+                expected: desc.size(),
+                actual: len,
+            });
+        }
         let mut r = crate::digest::DigestReader::new(io::BufReader::with_capacity(1 << 16, file));
         io::copy(&mut (&mut r).take(desc.size() + 1), &mut io::sink()).io("read blob", &path)?;
         let (actual, size) = r.finish();
         if size != desc.size() {
             return Err(Error::SizeMismatch {
-                what: path.display().to_string(),
+                what: what.to_owned(),
                 expected: desc.size(),
                 actual: size,
             });
         }
         if &actual != desc.digest() {
             return Err(Error::DigestMismatch {
-                what: path.display().to_string(),
+                what: what.to_owned(),
                 expected: desc.digest().to_string(),
                 actual: actual.to_string(),
             });
@@ -378,15 +386,16 @@ fn too_large(path: &Path, size: u64) -> Error {
 /// Opens `path` for reading only if it is a regular file (checked before opening, so a device
 /// is never opened, and again on the open file), and, when `expected` is given, only if its
 /// size is that. Returns the file and its size.
-fn open_regular(path: &Path, expected: Option<u64>) -> Result<(std::fs::File, u64)> {
+fn open_regular(
+    path: &Path,
+    expected: Option<u64>,
+    action: &'static str,
+) -> Result<(std::fs::File, u64)> {
     let not_regular = |ft: std::fs::FileType| Error::Malformed {
         what: path.display().to_string(),
-        reason: format!(
-            "is a {}, not a regular file",
-            crate::fsutil::kind_name(ft)
-        ),
+        reason: format!("is a {}, not a regular file", crate::fsutil::kind_name(ft)),
     };
-    let meta = std::fs::metadata(path).io("read", path)?;
+    let meta = std::fs::metadata(path).io(action, path)?;
     if !meta.is_file() {
         return Err(not_regular(meta.file_type()));
     }
@@ -394,8 +403,8 @@ fn open_regular(path: &Path, expected: Option<u64>) -> Result<(std::fs::File, u6
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
-        .io("read", path)?;
-    let meta = file.metadata().io("read", path)?;
+        .io(action, path)?;
+    let meta = file.metadata().io(action, path)?;
     if !meta.is_file() {
         return Err(not_regular(meta.file_type()));
     }
@@ -413,15 +422,20 @@ fn open_regular(path: &Path, expected: Option<u64>) -> Result<(std::fs::File, u6
 
 /// Reads a whole regular file of at most `limit` bytes (and exactly `expected`, when given),
 /// checking the size before reading and never reading more than `limit + 1` bytes.
-fn read_bounded(path: &Path, expected: Option<u64>, limit: u64) -> Result<Vec<u8>> {
-    let (file, len) = open_regular(path, expected)?;
+fn read_bounded(
+    path: &Path,
+    expected: Option<u64>,
+    limit: u64,
+    action: &'static str,
+) -> Result<Vec<u8>> {
+    let (file, len) = open_regular(path, expected, action)?;
     if len > limit {
         return Err(too_large(path, len));
     }
     let mut bytes = Vec::with_capacity(len as usize);
     file.take(limit + 1)
         .read_to_end(&mut bytes)
-        .io("read", path)?;
+        .io(action, path)?;
     if bytes.len() as u64 != len {
         return Err(Error::SizeMismatch {
             what: path.display().to_string(),
@@ -603,5 +617,76 @@ mod tests {
         assert_eq!(split_source(&format!("{s}:v1")), (s, Some("v1".to_owned())));
         std::fs::create_dir(&dir).unwrap();
         assert_eq!(split_source(s), (s, None));
+    }
+
+    #[test]
+    fn the_reader_pusher_uses_checks_size_and_kind_before_reading() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = OciLayout::create(tmp.path()).unwrap();
+        let d: Digest = format!("sha256:{}", "cd".repeat(32)).parse().unwrap();
+        // 1 GiB, sparse: refused from its size alone
+        std::fs::File::create(layout.blob_path(&d))
+            .unwrap()
+            .set_len(1 << 30)
+            .unwrap();
+        let err = layout.read_blob(&d).unwrap_err().to_string();
+        assert!(
+            err.contains("1073741824 bytes, more than the 4 MiB"),
+            "{err}"
+        );
+        let desc = Descriptor::new(MediaType::ImageManifest, 300, d.clone());
+        let err = layout
+            .read_json::<ImageIndex>(&desc)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("expected 300 bytes, got 1073741824"), "{err}");
+        let desc = Descriptor::new(MediaType::ImageManifest, 1 << 40, d.clone());
+        let err = layout
+            .read_json::<ImageIndex>(&desc)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("more than the 4 MiB"), "{err}");
+        // a symlink to a device
+        std::fs::remove_file(layout.blob_path(&d)).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", layout.blob_path(&d)).unwrap();
+        let err = layout.read_blob(&d).unwrap_err().to_string();
+        assert!(
+            err.ends_with("is a character device, not a regular file"),
+            "{err}"
+        );
+        let desc = Descriptor::new(MediaType::ImageLayer, 10, d.clone());
+        let err = layout.verify_blob(&desc, "layer").unwrap_err().to_string();
+        assert!(
+            err.ends_with("is a character device, not a regular file"),
+            "{err}"
+        );
+        // index.json itself
+        std::fs::remove_file(tmp.path().join(INDEX_FILE)).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", tmp.path().join(INDEX_FILE)).unwrap();
+        let err = layout.index().unwrap_err().to_string();
+        assert!(
+            err.ends_with("is a character device, not a regular file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_lock_serializes_index_updates_across_threads() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = OciLayout::create(tmp.path()).unwrap();
+        let desc = layout.put_blob(MediaType::ImageManifest, b"{}").unwrap();
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let (layout, desc) = (layout.clone(), desc.clone());
+                s.spawn(move || {
+                    for i in 0..10 {
+                        layout
+                            .add_to_index(desc.clone(), Some(&format!("t{t}-{i}")))
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(layout.tags().unwrap().len(), 40);
     }
 }

@@ -5,6 +5,8 @@
 
 mod bad_input;
 mod build;
+mod fuzz;
+mod hardening;
 mod inspect;
 mod reproducible;
 
@@ -121,4 +123,68 @@ pub fn digests(v: &serde_json::Value) -> [String; 4] {
         v["config"]["digest"].as_str().unwrap().to_owned(),
         v["manifest"]["digest"].as_str().unwrap().to_owned(),
     ]
+}
+
+/// How a `packer` run ended, what it printed, and its peak memory.
+pub struct Measured {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    /// peak resident set size in KiB (`wait4`'s `ru_maxrss`)
+    pub max_rss_kib: u64,
+}
+
+/// Runs `packer ARGS` to completion and measures its peak memory with `wait4`.
+pub fn run_measured(args: &[&OsStr]) -> Measured {
+    use std::io::{Read, Seek};
+    use std::os::unix::process::ExitStatusExt;
+    let mut out = tempfile::tempfile().unwrap();
+    let mut err = tempfile::tempfile().unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_packer"))
+        .args(args)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it for our own child
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointers, a child of this process
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32);
+    let read = |f: &mut std::fs::File| {
+        let mut s = String::new();
+        f.rewind().unwrap();
+        f.read_to_string(&mut s).unwrap();
+        s
+    };
+    Measured {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout: read(&mut out),
+        stderr: read(&mut err),
+        max_rss_kib: usage.ru_maxrss as u64,
+    }
+}
+
+/// The `.packer-*` entries directly in `dir`.
+pub fn leftovers(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".packer-"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Makes a fifo at `path`.
+pub fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid nul-terminated path
+    assert_eq!(
+        unsafe { libc::mkfifo(c.as_ptr(), 0o600) },
+        0,
+        "mkfifo {path:?}"
+    );
 }
