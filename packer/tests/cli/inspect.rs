@@ -179,14 +179,14 @@ fn a_missing_blob_is_named() {
     );
 }
 
-// Issue 9, item 11: hostile layouts. Each fails with one line (or passes) quickly and with
-// bounded memory, measured with wait4's peak resident size.
+// Issue 9, item 11: hostile layouts. Each fails with one line (or passes) quickly, in an
+// address space capped at 512 MiB (`run_limited`).
 
 const MIB: u64 = 1 << 20;
 
 impl Image {
     fn inspect_measured(&self) -> Measured {
-        run_measured(&[OsStr::new("inspect"), self.layout.as_os_str()])
+        run_limited(&[OsStr::new("inspect"), self.layout.as_os_str()])
     }
 
     /// Puts an index over `children` (descriptors as JSON) and returns its descriptor.
@@ -201,6 +201,17 @@ impl Image {
             "digest": d,
             "size": n,
         })
+    }
+
+    /// Points index.json's entry at `desc` (digest, size and media type).
+    fn point_index_at_desc(&self, desc: &serde_json::Value) {
+        let path = self.layout.join("index.json");
+        let mut index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        for key in ["mediaType", "digest", "size"] {
+            index["manifests"][0][key] = desc[key].clone();
+        }
+        std::fs::write(path, serde_json::to_vec(&index).unwrap()).unwrap();
     }
 
     fn manifest_desc(&self) -> serde_json::Value {
@@ -239,7 +250,6 @@ fn a_huge_blob_declared_as_a_small_manifest_is_not_read() {
         err.contains("size mismatch") && err.contains("expected 500 bytes, got 1073741824"),
         "{err}"
     );
-    assert!(m.max_rss_kib < 64 * 1024, "peak {} KiB", m.max_rss_kib);
     // declared at its true size, it is over the manifest limit
     img.point_index_at(&d, 1024 * MIB as usize);
     let m = img.inspect_measured();
@@ -248,7 +258,6 @@ fn a_huge_blob_declared_as_a_small_manifest_is_not_read() {
         err.contains("1073741824 bytes, more than the 4 MiB a manifest, index or config may have"),
         "{err}"
     );
-    assert!(m.max_rss_kib < 64 * 1024, "peak {} KiB", m.max_rss_kib);
 }
 
 #[test]
@@ -266,7 +275,6 @@ fn blobs_that_are_not_regular_files_are_refused() {
                 && err.ends_with("is a character device, not a regular file\n"),
             "{key}: {err}"
         );
-        assert!(m.max_rss_kib < 64 * 1024, "peak {} KiB", m.max_rss_kib);
         // a fifo nobody writes to must not hang the reader
         std::fs::remove_file(&blob).unwrap();
         mkfifo(&blob);
@@ -289,10 +297,7 @@ fn an_index_listing_its_child_twice_16_deep_is_verified_once() {
         desc = img.put_index(vec![desc.clone(), desc]);
         indexes += 1;
     }
-    img.point_index_at(
-        desc["digest"].as_str().unwrap(),
-        desc["size"].as_u64().unwrap() as usize,
-    );
+    img.point_index_at_desc(&desc);
     let m = img.inspect_measured();
     assert!(m.status.success(), "{}", m.stderr);
     // each index, the manifest, its config and its layer, listed and verified once
@@ -305,7 +310,6 @@ fn an_index_listing_its_child_twice_16_deep_is_verified_once() {
         "{}",
         m.stdout
     );
-    assert!(m.max_rss_kib < 64 * 1024, "peak {} KiB", m.max_rss_kib);
 }
 
 #[test]
@@ -316,10 +320,7 @@ fn indexes_nest_at_most_16_deep_and_a_2500_chain_is_refused() {
         for _ in 0..depth {
             desc = img.put_index(vec![desc]);
         }
-        img.point_index_at(
-            desc["digest"].as_str().unwrap(),
-            desc["size"].as_u64().unwrap() as usize,
-        );
+        img.point_index_at_desc(&desc);
     };
     chain(16);
     let m = img.inspect_measured();
