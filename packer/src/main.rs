@@ -85,7 +85,8 @@ struct BuildArgs {
     /// manifest annotation K=V; repeatable
     #[arg(long, value_name = "K=V")]
     annotation: Vec<String>,
-    /// OS/ARCH[/VARIANT]
+    /// OS/ARCH[/VARIANT] in Go's GOOS/GOARCH names, as the OCI image spec uses them
+    /// (linux/amd64, linux/arm64/v8, linux/arm/v7, linux/s390x, windows/amd64, ...)
     #[arg(long, default_value = "linux/amd64")]
     platform: String,
     /// media types: OCI or the article's Docker v2 schema 2
