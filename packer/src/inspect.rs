@@ -72,17 +72,23 @@ pub fn inspect(spec: &str) -> Result<InspectReport> {
 struct Walk<'a> {
     layout: &'a OciLayout,
     report: &'a mut InspectReport,
-    /// manifests and indexes verified, with the tag they were listed under
-    seen: HashSet<(Digest, Option<String>)>,
-    /// layers whose digest and diff id were verified
-    layers: HashSet<(Digest, String)>,
+    /// manifests and indexes verified: digest, size and media type as listed, and the tag
+    seen: HashSet<(Digest, u64, String, Option<String>)>,
+    /// layers verified: digest, size and media type as listed, and the diff id
+    layers: HashSet<(Digest, u64, String, String)>,
 }
 
 impl Walk<'_> {
     /// Verifies `desc` (an index `depth` levels below index.json, or a manifest) and what it
-    /// points to, once per digest and tag.
+    /// points to, once per descriptor and tag.
     fn descriptor(&mut self, desc: &Descriptor, tag: Option<String>, depth: usize) -> Result<()> {
-        if !self.seen.insert((desc.digest().clone(), tag.clone())) {
+        let key = (
+            desc.digest().clone(),
+            desc.size(),
+            desc.media_type().to_string(),
+            tag.clone(),
+        );
+        if !self.seen.insert(key) {
             return Ok(());
         }
         let layout = self.layout;
@@ -135,10 +141,13 @@ impl Walk<'_> {
         }
         let mut layers = Vec::new();
         for (layer, diff_id) in manifest.layers().iter().zip(diff_ids) {
-            if self
-                .layers
-                .insert((layer.digest().clone(), diff_id.clone()))
-            {
+            let key = (
+                layer.digest().clone(),
+                layer.size(),
+                layer.media_type().to_string(),
+                diff_id.clone(),
+            );
+            if self.layers.insert(key) {
                 verify_layer(layout, layer, diff_id)?;
             }
             layers.push((layer.clone(), diff_id.clone()));
