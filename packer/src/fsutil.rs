@@ -288,6 +288,11 @@ mod tests {
         std::fs::write(d.join(format!(".packer-{}-mine", std::process::id())), b"x").unwrap();
         std::fs::write(d.join(".packer-1-init"), b"x").unwrap();
         std::fs::write(d.join(".packer-nopid-fresh"), b"x").unwrap();
+        let old = std::fs::File::create(d.join(".packer-stage-old")).unwrap();
+        let two_days = std::time::Duration::from_secs(2 * 24 * 3600);
+        old.set_modified(std::time::SystemTime::now() - two_days)
+            .unwrap();
+        drop(old);
         std::fs::write(d.join("user-file"), b"x").unwrap();
         clean_stale(d);
         let mut left: Vec<String> = std::fs::read_dir(d)
