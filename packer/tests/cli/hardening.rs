@@ -41,9 +41,11 @@ fn outputs_that_are_not_regular_files_are_refused_and_kept() {
     std::os::unix::fs::symlink("fifo", p.join("to-fifo")).unwrap();
     std::os::unix::fs::symlink("nowhere", p.join("dangling")).unwrap();
     std::fs::create_dir(p.join("folder")).unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(p.join("socket")).unwrap();
     for flag in ["--docker-archive", "--rootfs-tar"] {
         for (name, kind) in [
             ("fifo", "a fifo"),
+            ("socket", "a socket"),
             ("to-fifo", "a symlink to a fifo"),
             ("dangling", "a symlink to a missing file"),
             ("folder", "a folder"),
@@ -67,6 +69,12 @@ fn outputs_that_are_not_regular_files_are_refused_and_kept() {
         std::fs::symlink_metadata(p.join("to-fifo"))
             .unwrap()
             .is_symlink()
+    );
+    assert!(
+        std::fs::symlink_metadata(p.join("socket"))
+            .unwrap()
+            .file_type()
+            .is_socket()
     );
 }
 
