@@ -406,8 +406,9 @@ fn leftovers_of_a_killed_build_are_cleaned_by_the_next_one() {
     build_json(
         &p.join("root"),
         &p.join("img"),
-        &["--rootfs-tar", "rootfs.tar"],
+        &["--rootfs-tar", p.join("rootfs.tar").to_str().unwrap()],
     );
+    assert!(p.join("rootfs.tar").is_file());
     assert!(leftovers(p).is_empty(), "{:?}", leftovers(p));
 }
 
