@@ -1,7 +1,9 @@
 //! `packer build`: bundle in, image out. Streams the layer, writes config.json and the
 //! manifest, tags them in the layout, and optionally writes the docker archive and the rootfs
-//! tar. Everything is written aside (a staging folder, temporary files) and moved into place
-//! last, so a failure leaves nothing half-written behind.
+//! tar. Every output is checked first (never a device, fifo or socket, no path given twice, a
+//! readable index.json in an existing layout); everything is written aside (a staging folder,
+//! temporary files named `.packer-<pid>-…`) and moved into place last, so a failure leaves
+//! nothing half-written behind; an existing layout is updated under its lock.
 
 use crate::bundle::Bundle;
 use crate::compress::Compression;
@@ -9,7 +11,9 @@ use crate::config::{ImageSettings, image_config, rfc3339};
 use crate::digest::sha256_hex;
 use crate::docker_archive::{DockerManifestEntry, blob_name, write_archive};
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::parent_of;
+use crate::fsutil::{
+    Output, check_output, clean_stale, output_key, parent_of, temp_dir_in, temp_file_in,
+};
 use crate::json::to_canonical_vec;
 use crate::layer::pack_layer;
 use crate::layout::{OciLayout, persist_readable};
@@ -258,30 +262,160 @@ fn named(manifest: &Descriptor, tag: &Tag) -> Descriptor {
     d
 }
 
-fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
-    let dir = parent_of(path);
-    tempfile::Builder::new()
-        .prefix(".packer-")
-        .tempfile_in(dir)
-        .io("create a temporary file in", dir)
+/// The outputs of one build, checked before anything is written.
+struct Outputs {
+    rootfs_tar: Option<Output>,
+    docker_archive: Option<Output>,
 }
 
-/// Builds the image from `bundle` and writes every output named in `opts`.
-pub fn build(bundle: &Bundle, opts: &BuildOptions) -> Result<BuildReport> {
-    opts.format.layer_type(opts.compression)?;
-    let target = check_target(&opts.oci_layout)?;
-    // write aside: a staging layout beside the target, temporary files beside the others
-    let stage_parent = parent_of(&opts.oci_layout);
-    let staging = tempfile::Builder::new()
-        .prefix(".packer-stage-")
-        .tempdir_in(stage_parent)
-        .io("create a folder in", stage_parent)?;
-    let rootfs_tmp = opts.rootfs_tar.as_deref().map(temp_beside).transpose()?;
-    let archive_tmp = opts
+/// Checks every output before anything is written: the layout folder (see [`check_target`]),
+/// the files (see [`check_output`]: never a device, fifo, socket or folder; `-` is standard
+/// output), and that no two outputs are the same path.
+fn check_outputs(opts: &BuildOptions) -> Result<(Target, Outputs)> {
+    if opts.oci_layout.as_os_str() == "-" {
+        return Err(Error::Invalid {
+            what: "oci layout",
+            value: "-".to_owned(),
+            reason: "an oci layout is a folder, it cannot go to standard output".to_owned(),
+        });
+    }
+    let mut named: Vec<(&str, &Path)> = vec![("--oci-layout", opts.oci_layout.as_path())];
+    named.extend(
+        opts.docker_archive
+            .as_deref()
+            .map(|p| ("--docker-archive", p)),
+    );
+    named.extend(opts.rootfs_tar.as_deref().map(|p| ("--rootfs-tar", p)));
+    for (i, (flag_a, a)) in named.iter().enumerate() {
+        for (flag_b, b) in &named[i + 1..] {
+            let same = if a.as_os_str() == "-" || b.as_os_str() == "-" {
+                a == b
+            } else {
+                output_key(a) == output_key(b) || same_file(a, b)
+            };
+            if same {
+                return Err(Error::Invalid {
+                    what: "output",
+                    value: b.display().to_string(),
+                    reason: format!(
+                        "given to both {flag_a} and {flag_b}; each output needs its own path"
+                    ),
+                });
+            }
+        }
+    }
+    let rootfs_tar = opts
+        .rootfs_tar
+        .as_deref()
+        .map(|p| check_output("rootfs tar", p, true))
+        .transpose()?;
+    let docker_archive = opts
         .docker_archive
         .as_deref()
-        .map(temp_beside)
+        .map(|p| check_output("docker archive", p, true))
         .transpose()?;
+    let target = check_target(&opts.oci_layout)?;
+    if let Target::Existing(layout) = &target {
+        // a layout whose index.json cannot be read would fail only at the end
+        layout.index()?;
+    }
+    Ok((
+        target,
+        Outputs {
+            rootfs_tar,
+            docker_archive,
+        },
+    ))
+}
+
+/// Whether two existing paths are the same file (through links).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+/// A temporary file for an output: beside the file it replaces, or in the system's temporary
+/// folder for standard output.
+fn temp_for(output: &Output) -> Result<tempfile::NamedTempFile> {
+    match output {
+        Output::File(path) => temp_file_in(parent_of(path)),
+        Output::Stdout => temp_file_in(&std::env::temp_dir()),
+    }
+}
+
+/// Moves a finished output into place, or streams it to standard output.
+fn finish_output(tmp: tempfile::NamedTempFile, output: &Output) -> Result<()> {
+    match output {
+        Output::File(path) => persist_readable(tmp, path),
+        Output::Stdout => {
+            let mut file = tmp.reopen().io("read", tmp.path().to_path_buf())?;
+            let mut out = std::io::stdout().lock();
+            std::io::copy(&mut file, &mut out).io("write", "standard output")?;
+            std::io::Write::flush(&mut out).io("write", "standard output")
+        }
+    }
+}
+
+/// Moves the staged blobs into an existing layout and tags them, under the layout's lock.
+fn add_to_existing(
+    layout: &OciLayout,
+    staged: &OciLayout,
+    image: &WrittenImage,
+    tags: &[Tag],
+) -> Result<()> {
+    let lock = layout.lock()?;
+    // re-read under the lock: nothing is moved into a layout whose index cannot be updated
+    layout.index()?;
+    for d in [
+        image.layer.digest(),
+        image.config.digest(),
+        image.manifest.digest(),
+    ] {
+        sha256_hex(d)?;
+        let dest = layout.blob_path(d);
+        if !dest.is_file() {
+            let src = staged.blob_path(d);
+            std::fs::rename(&src, &dest).io("rename into place", &dest)?;
+        }
+    }
+    if tags.is_empty() {
+        lock.add_to_index(image.manifest.clone(), None)?;
+    }
+    for tag in tags {
+        lock.add_to_index(named(&image.manifest, tag), Some(&tag.tag))?;
+    }
+    Ok(())
+}
+
+/// Removes the leftovers of killed builds from the folders this build writes into.
+fn clean_leftovers(opts: &BuildOptions) {
+    clean_stale(parent_of(&opts.oci_layout));
+    clean_stale(&opts.oci_layout.join("blobs").join("sha256"));
+    for p in [&opts.docker_archive, &opts.rootfs_tar]
+        .into_iter()
+        .flatten()
+    {
+        if p.as_os_str() != "-" {
+            clean_stale(parent_of(p));
+        }
+    }
+}
+
+/// Builds the image from `bundle` and writes every output named in `opts`. Every output is
+/// checked before anything is written; `-` as the docker archive or the rootfs tar streams it
+/// to standard output once everything else is in place.
+pub fn build(bundle: &Bundle, opts: &BuildOptions) -> Result<BuildReport> {
+    opts.format.layer_type(opts.compression)?;
+    let (target, outputs) = check_outputs(opts)?;
+    clean_leftovers(opts);
+    // write aside: a staging layout beside the target, temporary files beside the others
+    let stage_parent = parent_of(&opts.oci_layout);
+    let staging = temp_dir_in(stage_parent)?;
+    let rootfs_tmp = outputs.rootfs_tar.as_ref().map(temp_for).transpose()?;
+    let archive_tmp = outputs.docker_archive.as_ref().map(temp_for).transpose()?;
 
     let staged = OciLayout::create(staging.path())?;
     let image = write_image(
@@ -301,7 +435,7 @@ pub fn build(bundle: &Bundle, opts: &BuildOptions) -> Result<BuildReport> {
     }
     let repo_tags: Vec<String> = opts.tags.iter().map(Tag::to_string).collect();
 
-    if let (Some(tmp), Some(_)) = (&archive_tmp, &opts.docker_archive) {
+    if let Some(tmp) = &archive_tmp {
         let entry = DockerManifestEntry {
             config: blob_name(image.config.digest()),
             repo_tags: repo_tags.clone(),
@@ -323,44 +457,33 @@ pub fn build(bundle: &Bundle, opts: &BuildOptions) -> Result<BuildReport> {
         )?;
     }
 
-    // everything is complete: move it into place
-    if let (Some(tmp), Some(path)) = (rootfs_tmp, &opts.rootfs_tar) {
-        persist_readable(tmp, path)?;
-    }
-    if let (Some(tmp), Some(path)) = (archive_tmp, &opts.docker_archive) {
-        persist_readable(tmp, path)?;
-    }
+    // everything is complete: move it into place, the layout first
     match target {
         Target::Fresh => {
-            let staged_path = staging.keep();
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&staged_path, std::fs::Permissions::from_mode(0o755))
-                .io("set permissions of", &staged_path)?;
-            if let Err(e) = std::fs::rename(&staged_path, &opts.oci_layout) {
-                let _ = std::fs::remove_dir_all(&staged_path);
-                return Err(e).io("rename into place", &opts.oci_layout);
-            }
-        }
-        Target::Existing(layout) => {
-            for d in [
-                image.layer.digest(),
-                image.config.digest(),
-                image.manifest.digest(),
-            ] {
-                sha256_hex(d)?;
-                let dest = layout.blob_path(d);
-                if !dest.exists() {
-                    let src = staged.blob_path(d);
-                    std::fs::rename(&src, &dest).io("rename into place", &dest)?;
+            std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o755))
+                .io("set permissions of", staging.path())?;
+            if let Err(e) = std::fs::rename(staging.path(), &opts.oci_layout) {
+                // another build made the layout meanwhile: add to it instead
+                let raced = matches!(e.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST));
+                match check_target(&opts.oci_layout) {
+                    Ok(Target::Existing(layout)) if raced => {
+                        add_to_existing(&layout, &staged, &image, &opts.tags)?;
+                    }
+                    _ => return Err(e).io("rename into place", &opts.oci_layout),
                 }
-            }
-            if opts.tags.is_empty() {
-                layout.add_to_index(image.manifest.clone(), None)?;
-            }
-            for tag in &opts.tags {
-                layout.add_to_index(named(&image.manifest, tag), Some(&tag.tag))?;
+            } else {
+                // renamed: nothing left to remove
+                let _ = staging.keep();
             }
         }
+        Target::Existing(layout) => add_to_existing(&layout, &staged, &image, &opts.tags)?,
+    }
+    if let (Some(tmp), Some(out)) = (rootfs_tmp, &outputs.rootfs_tar) {
+        finish_output(tmp, out)?;
+    }
+    if let (Some(tmp), Some(out)) = (archive_tmp, &outputs.docker_archive) {
+        finish_output(tmp, out)?;
     }
     Ok(BuildReport {
         layer: image.layer,

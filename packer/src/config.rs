@@ -8,6 +8,76 @@ use oci_spec::image::{
 };
 use std::collections::BTreeMap;
 
+/// The operating systems a platform may name: the OCI image spec's `os` values (Go's `GOOS`
+/// list).
+pub const KNOWN_OS: &[&str] = &[
+    "aix",
+    "android",
+    "darwin",
+    "dragonfly",
+    "freebsd",
+    "hurd",
+    "illumos",
+    "ios",
+    "js",
+    "linux",
+    "nacl",
+    "netbsd",
+    "openbsd",
+    "plan9",
+    "solaris",
+    "wasip1",
+    "windows",
+    "zos",
+];
+
+/// The architectures a platform may name: the OCI image spec's `architecture` values (Go's
+/// `GOARCH` list).
+pub const KNOWN_ARCH: &[&str] = &[
+    "386",
+    "amd64",
+    "amd64p32",
+    "arm",
+    "arm64",
+    "arm64be",
+    "armbe",
+    "loong64",
+    "mips",
+    "mips64",
+    "mips64le",
+    "mips64p32",
+    "mips64p32le",
+    "mipsle",
+    "ppc",
+    "ppc64",
+    "ppc64le",
+    "riscv",
+    "riscv64",
+    "s390",
+    "s390x",
+    "sparc",
+    "sparc64",
+    "wasm",
+];
+
+/// The variants an architecture may carry (`GOARM`, `GOARM64`, `GOAMD64`, `GO386`, ...): the
+/// OCI image spec lists `arm` v6, v7, v8 and `arm64` v8; the others follow Go.
+pub fn known_variants(arch: &str) -> &'static [&'static str] {
+    match arch {
+        "arm" | "armbe" => &["v5", "v6", "v7", "v8"],
+        "arm64" | "arm64be" => &[
+            "v8", "v8.0", "v8.1", "v8.2", "v8.3", "v8.4", "v8.5", "v8.6", "v8.7", "v8.8", "v8.9",
+            "v9", "v9.0", "v9.1", "v9.2", "v9.3", "v9.4", "v9.5",
+        ],
+        "amd64" => &["v1", "v2", "v3", "v4"],
+        "386" => &["sse2", "softfloat"],
+        "mips" | "mipsle" | "mips64" | "mips64le" => &["hardfloat", "softfloat"],
+        "ppc64" | "ppc64le" => &["power8", "power9", "power10"],
+        "riscv64" => &["rva20u64", "rva22u64", "rva23u64"],
+        _ => &[],
+    }
+}
+
 /// `os/arch[/variant]`, e.g. `linux/amd64`, `linux/arm64/v8`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Platform {
@@ -44,11 +114,37 @@ impl std::str::FromStr for Platform {
         }
         let ok = |p: &str| {
             !p.is_empty()
+                && p.len() <= 32
                 && p.bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         };
         if !parts.iter().all(|p| ok(p)) {
             return Err(bad("each part must be lowercase letters, digits or _"));
+        }
+        if !KNOWN_OS.contains(&parts[0]) {
+            return Err(bad(&format!(
+                "unknown OS {}; known: {}",
+                parts[0],
+                KNOWN_OS.join(" ")
+            )));
+        }
+        if !KNOWN_ARCH.contains(&parts[1]) {
+            return Err(bad(&format!(
+                "unknown architecture {}; known: {}",
+                parts[1],
+                KNOWN_ARCH.join(" ")
+            )));
+        }
+        if let Some(v) = parts.get(2) {
+            let variants = known_variants(parts[1]);
+            if !variants.contains(v) {
+                let known = if variants.is_empty() {
+                    format!("{} takes no variant", parts[1])
+                } else {
+                    format!("known for {}: {}", parts[1], variants.join(" "))
+                };
+                return Err(bad(&format!("unknown variant {v}; {known}")));
+            }
         }
         Ok(Platform {
             os: parts[0].to_owned(),
@@ -102,18 +198,38 @@ pub struct ImageSettings {
     pub source_date_epoch: u64,
 }
 
+/// The last second RFC 3339 can write with a four-digit year: 9999-12-31T23:59:59Z.
+pub const MAX_SOURCE_DATE_EPOCH: u64 = 253_402_300_799;
+
 /// The image's timestamp: `SOURCE_DATE_EPOCH` (seconds since 1970) when set, else 0, so the
-/// same bundle gives the same digests any day.
+/// same bundle gives the same digests any day. Dates past the year 9999 are refused: RFC 3339
+/// (and so skopeo, Docker, containerd) cannot read them.
 pub fn source_date_epoch() -> Result<u64> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Err(_) => Ok(0),
         Ok(s) if s.is_empty() => Ok(0),
-        Ok(s) => s.parse::<u64>().map_err(|_| Error::Invalid {
-            what: "SOURCE_DATE_EPOCH",
-            value: s.clone(),
-            reason: "expected seconds since 1970".to_owned(),
-        }),
+        Ok(s) => parse_source_date_epoch(&s),
     }
+}
+
+/// Parses a `SOURCE_DATE_EPOCH` value: seconds since 1970, at most
+/// [`MAX_SOURCE_DATE_EPOCH`].
+pub fn parse_source_date_epoch(s: &str) -> Result<u64> {
+    let bad = |reason: &str| Error::Invalid {
+        what: "SOURCE_DATE_EPOCH",
+        value: s.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let secs = s
+        .parse::<u64>()
+        .map_err(|_| bad("expected seconds since 1970"))?;
+    if secs > MAX_SOURCE_DATE_EPOCH {
+        return Err(bad(&format!(
+            "past the year 9999 (at most {MAX_SOURCE_DATE_EPOCH}, {})",
+            rfc3339(MAX_SOURCE_DATE_EPOCH)
+        )));
+    }
+    Ok(secs)
 }
 
 /// Checks an `--env` value: `K=V` with a non-empty name without `=`.
@@ -226,6 +342,59 @@ mod tests {
             let err = bad.parse::<Platform>().unwrap_err().to_string();
             assert!(err.starts_with("invalid platform"), "{err}");
         }
+        for good in [
+            "linux/arm/v7",
+            "linux/arm/v6",
+            "linux/arm64",
+            "linux/386",
+            "linux/s390x",
+            "linux/ppc64le",
+            "linux/riscv64",
+            "windows/amd64",
+            "darwin/arm64",
+            "freebsd/amd64/v3",
+            "wasip1/wasm",
+        ] {
+            assert_eq!(good.parse::<Platform>().unwrap().to_string(), good);
+        }
+        let err = "foo/bar".parse::<Platform>().unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid platform \"foo/bar\": unknown OS foo; known: aix android")
+                && err.contains(" linux ")
+                && !err.contains('\n'),
+            "{err}"
+        );
+        let err = "linux/bar".parse::<Platform>().unwrap_err().to_string();
+        assert!(
+            err.contains("unknown architecture bar; known: 386 amd64"),
+            "{err}"
+        );
+        let err = "linux/arm/v9".parse::<Platform>().unwrap_err().to_string();
+        assert!(
+            err.contains("unknown variant v9; known for arm: v5 v6 v7 v8"),
+            "{err}"
+        );
+        let err = "linux/s390x/v1"
+            .parse::<Platform>()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("s390x takes no variant"), "{err}");
+    }
+
+    #[test]
+    fn source_date_epoch_stops_at_the_year_9999() {
+        assert_eq!(parse_source_date_epoch("0").unwrap(), 0);
+        assert_eq!(rfc3339(MAX_SOURCE_DATE_EPOCH), "9999-12-31T23:59:59Z");
+        assert_eq!(
+            parse_source_date_epoch("253402300799").unwrap(),
+            MAX_SOURCE_DATE_EPOCH
+        );
+        let err = parse_source_date_epoch("253402300800")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("past the year 9999"), "{err}");
+        assert!(parse_source_date_epoch("18446744073709551615").is_err());
+        assert!(parse_source_date_epoch("-1").is_err());
     }
 
     #[test]

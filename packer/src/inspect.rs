@@ -1,11 +1,17 @@
 //! `packer inspect`: read an image from a layout or archive and verify every blob: digest,
 //! size, and each layer's diff id against its decompressed bytes.
+//!
+//! The layout may be hostile: each blob is verified once however often it is listed, indexes
+//! nest at most [`MAX_NESTING`] deep, and sizes are checked before anything is read.
 
 use crate::digest::DigestReader;
 use crate::error::{Error, IoContext, Result};
-use crate::layout::{OciLayout, ref_name};
+use crate::layout::{MAX_NESTING, OciLayout, ref_name};
 use crate::manifest::{is_index_type, is_manifest_type};
-use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
+use oci_spec::image::{
+    Descriptor, Digest, ImageConfiguration, ImageIndex, ImageManifest, MediaType,
+};
+use std::collections::HashSet;
 use std::io::{self, Read};
 
 /// One verified single-platform image.
@@ -49,28 +55,76 @@ pub fn inspect(spec: &str) -> Result<InspectReport> {
             reason: "no images".to_owned(),
         });
     }
+    let mut walk = Walk {
+        layout,
+        report: &mut report,
+        seen: HashSet::new(),
+        layers: HashSet::new(),
+    };
     for top in &tops {
-        verify_descriptor(layout, top, ref_name(top).map(str::to_owned), &mut report)?;
+        walk.descriptor(top, ref_name(top).map(str::to_owned), 0)?;
     }
     report.repo_tags = check_docker_manifest(layout)?;
     Ok(report)
 }
 
-fn verify_descriptor(
-    layout: &OciLayout,
-    desc: &Descriptor,
-    tag: Option<String>,
-    report: &mut InspectReport,
-) -> Result<()> {
-    let mt = desc.media_type();
-    if is_index_type(mt) {
-        let index: ImageIndex = layout.read_json(desc)?;
-        report.indexes.push(desc.clone());
-        for child in index.manifests() {
-            verify_descriptor(layout, child, tag.clone(), report)?;
+/// The state of one verification: what has been verified already.
+struct Walk<'a> {
+    layout: &'a OciLayout,
+    report: &'a mut InspectReport,
+    /// manifests and indexes verified: digest, size and media type as listed, and the tag
+    seen: HashSet<(Digest, u64, String, Option<String>)>,
+    /// layers verified: digest, size and media type as listed, and the diff id
+    layers: HashSet<(Digest, u64, String, String)>,
+}
+
+impl Walk<'_> {
+    /// Verifies `desc` (an index `depth` levels below index.json, or a manifest) and what it
+    /// points to, once per descriptor and tag.
+    fn descriptor(&mut self, desc: &Descriptor, tag: Option<String>, depth: usize) -> Result<()> {
+        let key = (
+            desc.digest().clone(),
+            desc.size(),
+            desc.media_type().to_string(),
+            tag.clone(),
+        );
+        if !self.seen.insert(key) {
+            return Ok(());
         }
-        Ok(())
-    } else if is_manifest_type(mt) {
+        let layout = self.layout;
+        let mt = desc.media_type();
+        if is_index_type(mt) {
+            if depth >= MAX_NESTING {
+                return Err(Error::Malformed {
+                    what: format!("index {}", desc.digest()),
+                    reason: format!(
+                        "image indexes nest more than {MAX_NESTING} deep; refusing to follow"
+                    ),
+                });
+            }
+            let index: ImageIndex = layout.read_json(desc)?;
+            self.report.indexes.push(desc.clone());
+            for child in index.manifests() {
+                self.descriptor(child, tag.clone(), depth + 1)?;
+            }
+            Ok(())
+        } else {
+            let image = self.manifest(desc, tag)?;
+            self.report.images.push(image);
+            Ok(())
+        }
+    }
+
+    /// Verifies one image manifest, its config and its layers (each layer once).
+    fn manifest(&mut self, desc: &Descriptor, tag: Option<String>) -> Result<ImageSummary> {
+        let layout = self.layout;
+        let mt = desc.media_type();
+        if !is_manifest_type(mt) {
+            return Err(Error::Malformed {
+                what: format!("descriptor {}", desc.digest()),
+                reason: format!("unsupported media type {mt}"),
+            });
+        }
         let manifest: ImageManifest = layout.read_json(desc)?;
         let config_desc = manifest.config().clone();
         let config: ImageConfiguration = layout.read_json(&config_desc)?;
@@ -87,48 +141,32 @@ fn verify_descriptor(
         }
         let mut layers = Vec::new();
         for (layer, diff_id) in manifest.layers().iter().zip(diff_ids) {
-            verify_layer(layout, layer, diff_id)?;
+            let key = (
+                layer.digest().clone(),
+                layer.size(),
+                layer.media_type().to_string(),
+                diff_id.clone(),
+            );
+            if self.layers.insert(key) {
+                verify_layer(layout, layer, diff_id)?;
+            }
             layers.push((layer.clone(), diff_id.clone()));
         }
-        report.images.push(ImageSummary {
+        Ok(ImageSummary {
             tag,
             manifest: desc.clone(),
             config,
             config_desc,
             layers,
-        });
-        Ok(())
-    } else {
-        Err(Error::Malformed {
-            what: format!("descriptor {}", desc.digest()),
-            reason: format!("unsupported media type {mt}"),
         })
     }
 }
 
 /// Checks a layer blob's digest and size, then its decompressed bytes against `diff_id`.
 pub fn verify_layer(layout: &OciLayout, layer: &Descriptor, diff_id: &str) -> Result<()> {
-    let path = layout.blob_path(layer.digest());
     let what = format!("layer {}", layer.digest());
-    // digest and size of the blob as stored
-    let file = std::fs::File::open(&path).io("read blob", &path)?;
-    let mut r = DigestReader::new(io::BufReader::with_capacity(1 << 16, file));
-    io::copy(&mut r, &mut io::sink()).io("read blob", &path)?;
-    let (digest, size) = r.finish();
-    if &digest != layer.digest() {
-        return Err(Error::DigestMismatch {
-            what,
-            expected: layer.digest().to_string(),
-            actual: digest.to_string(),
-        });
-    }
-    if size != layer.size() {
-        return Err(Error::SizeMismatch {
-            what,
-            expected: layer.size(),
-            actual: size,
-        });
-    }
+    // digest and size of the blob as stored (a regular file, its size checked first)
+    let path = layout.verify_blob(layer, &what)?;
     // the diff id: sha256 of the decompressed bytes
     let file = std::fs::File::open(&path).io("read blob", &path)?;
     let buffered = io::BufReader::with_capacity(1 << 16, file);

@@ -6,13 +6,18 @@
 //! - [`OciLayout::resolve`] a tag (the `org.opencontainers.image.ref.name` annotation) to the
 //!   top-level descriptor (an image manifest or an image index);
 //! - [`OciLayout::read_blob`] (verified), [`OciLayout::blob_path`], [`OciLayout::write_blob`]
-//!   (streamed, verified, renamed last), [`OciLayout::add_to_index`] (atomic);
+//!   (streamed, verified, renamed last), [`OciLayout::verify_blob`] (streamed),
+//!   [`OciLayout::add_to_index`] (atomic, under the layout's lock: [`OciLayout::lock`]);
 //! - [`open_source`] takes what a user types: `DIR`, `DIR:TAG`, or an archive written by
 //!   `packer build --docker-archive` (`FILE` or `FILE:TAG`), unpacked into a temporary folder
 //!   that lives as long as the returned [`SourceImage`].
 //!
 //! Blob and index writes go to a temporary file in the same folder first and are renamed into
 //! place only once complete and verified.
+//!
+//! A layout may be hostile: every read checks that the file is a regular file and that its size
+//! is the declared one before reading, JSON documents are read into memory only up to
+//! [`MAX_JSON_SIZE`], and larger blobs are only ever streamed.
 
 use crate::digest::{DigestWriter, sha256_hex};
 use crate::error::{Error, IoContext, Result};
@@ -20,6 +25,7 @@ use crate::fsutil::write_atomic;
 use crate::json::to_canonical_vec;
 use oci_spec::image::{ANNOTATION_REF_NAME, Descriptor, Digest, ImageIndex, MediaType};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// The file that marks a folder as an OCI image layout.
@@ -28,6 +34,13 @@ pub const OCI_LAYOUT_FILE: &str = "oci-layout";
 pub const INDEX_FILE: &str = "index.json";
 /// The content of `oci-layout`.
 pub const OCI_LAYOUT_CONTENT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
+/// The file `flock`ed around every read-modify-write of `index.json` ([`OciLayout::lock`]).
+pub const LOCK_FILE: &str = "index.json.lock";
+/// The largest JSON document (`index.json`, a manifest, an index, a config) read into memory:
+/// 4 MiB, the manifest limit registries apply.
+pub const MAX_JSON_SIZE: u64 = 4 << 20;
+/// How deep image indexes may nest below `index.json`.
+pub const MAX_NESTING: usize = 16;
 
 /// An OCI image layout folder on disk.
 #[derive(Debug, Clone)]
@@ -40,9 +53,9 @@ impl OciLayout {
     pub fn open(dir: impl AsRef<Path>) -> Result<OciLayout> {
         let root = dir.as_ref().to_path_buf();
         let marker = root.join(OCI_LAYOUT_FILE);
-        let bytes = match std::fs::read(&marker) {
+        let bytes = match read_bounded(&marker, None, MAX_JSON_SIZE, "read") {
             Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(Error::Io { source: e, .. }) if e.kind() == io::ErrorKind::NotFound => {
                 let reason = if root.is_dir() {
                     "no oci-layout file".to_owned()
                 } else if root.exists() {
@@ -52,7 +65,7 @@ impl OciLayout {
                 };
                 return Err(Error::NotALayout { path: root, reason });
             }
-            Err(e) => return Err(e).io("read", marker),
+            Err(e) => return Err(e),
         };
         let value: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|source| Error::Json {
@@ -69,11 +82,14 @@ impl OciLayout {
     }
 
     /// Opens the layout at `dir`, creating the folder, `oci-layout`, an empty `index.json` and
-    /// `blobs/sha256/` as needed.
+    /// `blobs/sha256/` as needed (under the layout's lock, so two processes creating the same
+    /// layout do not overwrite each other's index).
     pub fn create(dir: impl AsRef<Path>) -> Result<OciLayout> {
         let root = dir.as_ref().to_path_buf();
         let blobs = root.join("blobs").join("sha256");
         std::fs::create_dir_all(&blobs).io("create", &blobs)?;
+        let unchecked = OciLayout { root: root.clone() };
+        let _lock = unchecked.lock()?;
         let marker = root.join(OCI_LAYOUT_FILE);
         if !marker.exists() {
             write_atomic(&marker, OCI_LAYOUT_CONTENT.as_bytes())?;
@@ -85,15 +101,47 @@ impl OciLayout {
         Ok(layout)
     }
 
+    /// Takes the layout's lock: an exclusive `flock` on [`LOCK_FILE`], waiting for another
+    /// process that holds it, released when the returned guard drops. Every read-modify-write
+    /// of `index.json` happens under it ([`LayoutLock::add_to_index`]); do not call
+    /// [`OciLayout::add_to_index`] (which takes it itself) while holding it.
+    pub fn lock(&self) -> Result<LayoutLock<'_>> {
+        use std::os::fd::AsRawFd;
+        let path = self.root.join(LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(&path)
+            .io("open the lock file", &path)?;
+        loop {
+            // SAFETY: flock on a file descriptor we own for the duration of the call
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                break;
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e).io("lock", path);
+            }
+        }
+        Ok(LayoutLock {
+            layout: self,
+            _file: file,
+        })
+    }
+
     /// The layout folder.
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    /// Parses `index.json`.
+    /// Parses `index.json` (a regular file of at most [`MAX_JSON_SIZE`]).
     pub fn index(&self) -> Result<ImageIndex> {
         let path = self.root.join(INDEX_FILE);
-        let bytes = std::fs::read(&path).io("read", &path)?;
+        let bytes = read_bounded(&path, None, MAX_JSON_SIZE, "read")?;
         serde_json::from_slice(&bytes).map_err(|source| Error::Json {
             what: path.display().to_string(),
             source,
@@ -156,11 +204,13 @@ impl OciLayout {
             .join(digest.digest())
     }
 
-    /// Reads a whole blob and checks that it hashes to `digest`.
+    /// Reads a whole blob of at most [`MAX_JSON_SIZE`] (a manifest, an index, a config) and
+    /// checks that it hashes to `digest`. The size is checked before reading, and a blob that
+    /// is not a regular file is refused.
     pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>> {
         sha256_hex(digest)?;
         let path = self.blob_path(digest);
-        let bytes = std::fs::read(&path).io("read blob", &path)?;
+        let bytes = read_bounded(&path, None, MAX_JSON_SIZE, "read blob")?;
         let actual = crate::digest::sha256_digest(&bytes);
         if &actual != digest {
             return Err(Error::DigestMismatch {
@@ -173,19 +223,61 @@ impl OciLayout {
     }
 
     /// Reads and parses a JSON blob (manifest, index, config), verifying its digest and size.
+    /// The declared size must be at most [`MAX_JSON_SIZE`] and match the file's before a byte
+    /// is read.
     pub fn read_json<T: serde::de::DeserializeOwned>(&self, desc: &Descriptor) -> Result<T> {
-        let bytes = self.read_blob(desc.digest())?;
-        if bytes.len() as u64 != desc.size() {
-            return Err(Error::SizeMismatch {
-                what: self.blob_path(desc.digest()).display().to_string(),
-                expected: desc.size(),
-                actual: bytes.len() as u64,
+        sha256_hex(desc.digest())?;
+        let path = self.blob_path(desc.digest());
+        if desc.size() > MAX_JSON_SIZE {
+            return Err(too_large(&path, desc.size()));
+        }
+        let bytes = read_bounded(&path, Some(desc.size()), MAX_JSON_SIZE, "read blob")?;
+        let actual = crate::digest::sha256_digest(&bytes);
+        if &actual != desc.digest() {
+            return Err(Error::DigestMismatch {
+                what: path.display().to_string(),
+                expected: desc.digest().to_string(),
+                actual: actual.to_string(),
             });
         }
         serde_json::from_slice(&bytes).map_err(|source| Error::Json {
             what: format!("blob {}", desc.digest()),
             source,
         })
+    }
+
+    /// Streams the blob named by `desc` through sha256 and checks its size (before reading) and
+    /// digest; a blob that is not a regular file is refused. `what` names it in errors
+    /// (`layer sha256:…`). Returns its path.
+    pub fn verify_blob(&self, desc: &Descriptor, what: &str) -> Result<PathBuf> {
+        sha256_hex(desc.digest())?;
+        let path = self.blob_path(desc.digest());
+        let (file, len) = open_regular(&path, None, "read blob")?;
+        if len != desc.size() {
+            return Err(Error::SizeMismatch {
+                what: what.to_owned(),
+                expected: desc.size(),
+                actual: len,
+            });
+        }
+        let mut r = crate::digest::DigestReader::new(io::BufReader::with_capacity(1 << 16, file));
+        io::copy(&mut (&mut r).take(desc.size() + 1), &mut io::sink()).io("read blob", &path)?;
+        let (actual, size) = r.finish();
+        if size != desc.size() {
+            return Err(Error::SizeMismatch {
+                what: what.to_owned(),
+                expected: desc.size(),
+                actual: size,
+            });
+        }
+        if &actual != desc.digest() {
+            return Err(Error::DigestMismatch {
+                what: what.to_owned(),
+                expected: desc.digest().to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        Ok(path)
     }
 
     /// Whether the blob is present (not verified).
@@ -204,10 +296,7 @@ impl OciLayout {
         }
         let dir = crate::fsutil::parent_of(&path).to_path_buf();
         std::fs::create_dir_all(&dir).io("create", &dir)?;
-        let tmp = tempfile::Builder::new()
-            .prefix(".packer-")
-            .tempfile_in(&dir)
-            .io("create a temporary file in", &dir)?;
+        let tmp = crate::fsutil::temp_file_in(&dir)?;
         let mut writer = DigestWriter::new(io::BufWriter::with_capacity(1 << 16, tmp));
         let mut reader = reader;
         io::copy(&mut reader, &mut writer).io("write blob", &path)?;
@@ -242,9 +331,26 @@ impl OciLayout {
     }
 
     /// Sets (or replaces) the `index.json` entry for `tag` to `desc`; with no tag, adds `desc`
-    /// unless an untagged entry with the same digest is there. Written atomically.
+    /// unless an untagged entry with the same digest is there. Written atomically, under the
+    /// layout's lock, so concurrent writers lose no entry.
     pub fn add_to_index(&self, desc: Descriptor, tag: Option<&str>) -> Result<()> {
-        let mut index = self.index()?;
+        self.lock()?.add_to_index(desc, tag)
+    }
+}
+
+/// The layout's lock, held until dropped (see [`OciLayout::lock`]).
+#[derive(Debug)]
+pub struct LayoutLock<'a> {
+    layout: &'a OciLayout,
+    _file: std::fs::File,
+}
+
+impl LayoutLock<'_> {
+    /// [`OciLayout::add_to_index`] for a caller already holding the lock: read `index.json`,
+    /// set the entry, write it back atomically.
+    pub fn add_to_index(&self, desc: Descriptor, tag: Option<&str>) -> Result<()> {
+        let layout = self.layout;
+        let mut index = layout.index()?;
         let mut desc = desc;
         let mut manifests = index.manifests().clone();
         match tag {
@@ -263,8 +369,81 @@ impl OciLayout {
         if index.media_type().is_none() {
             index.set_media_type(Some(MediaType::ImageIndex));
         }
-        self.write_index(&index)
+        layout.write_index(&index)
     }
+}
+
+fn too_large(path: &Path, size: u64) -> Error {
+    Error::Malformed {
+        what: path.display().to_string(),
+        reason: format!(
+            "{size} bytes, more than the {} MiB a manifest, index or config may have",
+            MAX_JSON_SIZE >> 20
+        ),
+    }
+}
+
+/// Opens `path` for reading only if it is a regular file (checked before opening, so a device
+/// is never opened, and again on the open file), and, when `expected` is given, only if its
+/// size is that. Returns the file and its size.
+fn open_regular(
+    path: &Path,
+    expected: Option<u64>,
+    action: &'static str,
+) -> Result<(std::fs::File, u64)> {
+    let not_regular = |ft: std::fs::FileType| Error::Malformed {
+        what: path.display().to_string(),
+        reason: format!("is a {}, not a regular file", crate::fsutil::kind_name(ft)),
+    };
+    let meta = std::fs::metadata(path).io(action, path)?;
+    if !meta.is_file() {
+        return Err(not_regular(meta.file_type()));
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .io(action, path)?;
+    let meta = file.metadata().io(action, path)?;
+    if !meta.is_file() {
+        return Err(not_regular(meta.file_type()));
+    }
+    if let Some(expected) = expected
+        && meta.len() != expected
+    {
+        return Err(Error::SizeMismatch {
+            what: path.display().to_string(),
+            expected,
+            actual: meta.len(),
+        });
+    }
+    Ok((file, meta.len()))
+}
+
+/// Reads a whole regular file of at most `limit` bytes (and exactly `expected`, when given),
+/// checking the size before reading and never reading more than `limit + 1` bytes.
+fn read_bounded(
+    path: &Path,
+    expected: Option<u64>,
+    limit: u64,
+    action: &'static str,
+) -> Result<Vec<u8>> {
+    let (file, len) = open_regular(path, expected, action)?;
+    if len > limit {
+        return Err(too_large(path, len));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .io(action, path)?;
+    if bytes.len() as u64 != len {
+        return Err(Error::SizeMismatch {
+            what: path.display().to_string(),
+            expected: len,
+            actual: bytes.len() as u64,
+        });
+    }
+    Ok(bytes)
 }
 
 /// An index with no entries, as a new layout starts.
@@ -438,5 +617,76 @@ mod tests {
         assert_eq!(split_source(&format!("{s}:v1")), (s, Some("v1".to_owned())));
         std::fs::create_dir(&dir).unwrap();
         assert_eq!(split_source(s), (s, None));
+    }
+
+    #[test]
+    fn the_reader_pusher_uses_checks_size_and_kind_before_reading() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = OciLayout::create(tmp.path()).unwrap();
+        let d: Digest = format!("sha256:{}", "cd".repeat(32)).parse().unwrap();
+        // 1 GiB, sparse: refused from its size alone
+        std::fs::File::create(layout.blob_path(&d))
+            .unwrap()
+            .set_len(1 << 30)
+            .unwrap();
+        let err = layout.read_blob(&d).unwrap_err().to_string();
+        assert!(
+            err.contains("1073741824 bytes, more than the 4 MiB"),
+            "{err}"
+        );
+        let desc = Descriptor::new(MediaType::ImageManifest, 300, d.clone());
+        let err = layout
+            .read_json::<ImageIndex>(&desc)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("expected 300 bytes, got 1073741824"), "{err}");
+        let desc = Descriptor::new(MediaType::ImageManifest, 1 << 40, d.clone());
+        let err = layout
+            .read_json::<ImageIndex>(&desc)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("more than the 4 MiB"), "{err}");
+        // a symlink to a device
+        std::fs::remove_file(layout.blob_path(&d)).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", layout.blob_path(&d)).unwrap();
+        let err = layout.read_blob(&d).unwrap_err().to_string();
+        assert!(
+            err.ends_with("is a character device, not a regular file"),
+            "{err}"
+        );
+        let desc = Descriptor::new(MediaType::ImageLayer, 10, d.clone());
+        let err = layout.verify_blob(&desc, "layer").unwrap_err().to_string();
+        assert!(
+            err.ends_with("is a character device, not a regular file"),
+            "{err}"
+        );
+        // index.json itself
+        std::fs::remove_file(tmp.path().join(INDEX_FILE)).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", tmp.path().join(INDEX_FILE)).unwrap();
+        let err = layout.index().unwrap_err().to_string();
+        assert!(
+            err.ends_with("is a character device, not a regular file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_lock_serializes_index_updates_across_threads() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = OciLayout::create(tmp.path()).unwrap();
+        let desc = layout.put_blob(MediaType::ImageManifest, b"{}").unwrap();
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let (layout, desc) = (layout.clone(), desc.clone());
+                s.spawn(move || {
+                    for i in 0..10 {
+                        layout
+                            .add_to_index(desc.clone(), Some(&format!("t{t}-{i}")))
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(layout.tags().unwrap().len(), 40);
     }
 }

@@ -48,7 +48,8 @@
 //! - [`docker_archive`]: the tar that is both an OCI layout and a `docker load` archive.
 //! - [`build`]: the whole of `packer build`, outputs written aside and renamed last.
 //! - [`inspect`]: verify every blob of an image: digest, size, diff id.
-//! - [`error`]: the one error type; [`fsutil`]: atomic writes.
+//! - [`error`]: the one error type; [`fsutil`]: atomic writes, output checks, temporaries
+//!   removed on a signal or by the next run.
 //!
 //! Invariants: packer does no network IO; the same input gives the same digests on any
 //! machine, any day, with any number of threads; nothing half-written survives a failure.

@@ -55,10 +55,10 @@ struct BuildArgs {
     /// OCI image layout folder to write (created, or added to)
     #[arg(long, value_name = "DIR")]
     oci_layout: PathBuf,
-    /// also write a tar that `docker load` and OCI tools both read
+    /// also write a tar that `docker load` and OCI tools both read (- for standard output)
     #[arg(long, value_name = "FILE")]
     docker_archive: Option<PathBuf>,
-    /// also write the uncompressed layer, for `docker import`
+    /// also write the uncompressed layer, for `docker import` (- for standard output)
     #[arg(long, value_name = "FILE")]
     rootfs_tar: Option<PathBuf>,
     /// NAME[:TAG] (TAG defaults to latest); repeatable
@@ -85,7 +85,8 @@ struct BuildArgs {
     /// manifest annotation K=V; repeatable
     #[arg(long, value_name = "K=V")]
     annotation: Vec<String>,
-    /// OS/ARCH[/VARIANT]
+    /// OS/ARCH[/VARIANT] in Go's GOOS/GOARCH names, as the OCI image spec uses them
+    /// (linux/amd64, linux/arm64/v8, linux/arm/v7, linux/s390x, windows/amd64, ...)
     #[arg(long, default_value = "linux/amd64")]
     platform: String,
     /// media types: OCI or the article's Docker v2 schema 2
@@ -106,6 +107,7 @@ struct BuildArgs {
 }
 
 fn main() -> ExitCode {
+    remove_staging_on_signal();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -131,6 +133,45 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// SIGTERM, SIGINT and SIGHUP remove this run's `.packer-*` staging, then end the process by
+/// the same signal. The signals are blocked in every thread (set before any other thread
+/// starts) and taken by one thread with `sigwait`, so the cleanup runs as ordinary code.
+fn remove_staging_on_signal() {
+    const SIGNALS: [libc::c_int; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
+    // SAFETY: sigset_t is plain data, initialized by sigemptyset before use
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid sigset_t; pthread_sigmask only reads it
+    let blocked = unsafe {
+        libc::sigemptyset(&mut set);
+        for sig in SIGNALS {
+            libc::sigaddset(&mut set, sig);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) == 0
+    };
+    if !blocked {
+        return;
+    }
+    std::thread::spawn(move || {
+        let mut sig: libc::c_int = 0;
+        // SAFETY: `set` and `sig` are valid for the call
+        if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+            return;
+        }
+        packer::fsutil::remove_staged();
+        // SAFETY: restore the default action and let the signal end the process, so the
+        // parent sees how it ended
+        unsafe {
+            let mut one: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut one);
+            libc::sigaddset(&mut one, sig);
+            libc::signal(sig, libc::SIG_DFL);
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &one, std::ptr::null_mut());
+            libc::raise(sig);
+        }
+        std::process::exit(128 + sig);
+    });
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
@@ -223,8 +264,17 @@ fn run_build(args: BuildArgs) -> Result<()> {
         docker_archive: args.docker_archive,
         rootfs_tar: args.rootfs_tar,
     };
+    // an image streamed to standard output keeps it: the report goes to standard error
+    let to_stdout = [&opts.docker_archive, &opts.rootfs_tar]
+        .into_iter()
+        .flatten()
+        .any(|p| p.as_os_str() == "-");
     let report = build(&bundle, &opts)?;
-    let mut out = std::io::stdout().lock();
+    let mut out: Box<dyn Write> = if to_stdout {
+        Box::new(std::io::stderr().lock())
+    } else {
+        Box::new(std::io::stdout().lock())
+    };
     if args.json {
         writeln!(out, "{}", build_json(&report))?;
     } else {

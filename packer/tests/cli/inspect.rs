@@ -178,3 +178,161 @@ fn a_missing_blob_is_named() {
         "{err}"
     );
 }
+
+// Issue 9, item 11: hostile layouts. Each fails with one line (or passes) quickly, in an
+// address space capped at 512 MiB (`run_limited`).
+
+const MIB: u64 = 1 << 20;
+
+impl Image {
+    fn inspect_measured(&self) -> Measured {
+        run_limited(&[OsStr::new("inspect"), self.layout.as_os_str()])
+    }
+
+    /// Puts an index over `children` (descriptors as JSON) and returns its descriptor.
+    fn put_index(&self, children: Vec<serde_json::Value>) -> serde_json::Value {
+        let (d, n) = self.put(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": children,
+        }));
+        serde_json::json!({
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": d,
+            "size": n,
+        })
+    }
+
+    /// Points index.json's entry at `desc` (digest, size and media type).
+    fn point_index_at_desc(&self, desc: &serde_json::Value) {
+        let path = self.layout.join("index.json");
+        let mut index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        for key in ["mediaType", "digest", "size"] {
+            index["manifests"][0][key] = desc[key].clone();
+        }
+        std::fs::write(path, serde_json::to_vec(&index).unwrap()).unwrap();
+    }
+
+    fn manifest_desc(&self) -> serde_json::Value {
+        serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": self.digest("manifest"),
+            "size": self.v["manifest"]["size"],
+        })
+    }
+}
+
+fn one_line_error(m: &Measured) -> &str {
+    assert_eq!(m.status.code(), Some(1), "{:?} {}", m.status, m.stderr);
+    assert!(
+        m.stderr.starts_with("error: ") && m.stderr.lines().count() == 1,
+        "{}",
+        m.stderr
+    );
+    &m.stderr
+}
+
+#[test]
+fn a_huge_blob_declared_as_a_small_manifest_is_not_read() {
+    let img = image();
+    // a sparse 1 GiB file where a manifest of a few hundred bytes should be
+    let path = img.layout.join("blobs/sha256").join("ab".repeat(32));
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(1024 * MIB)
+        .unwrap();
+    let d = format!("sha256:{}", "ab".repeat(32));
+    img.point_index_at(&d, 500);
+    let m = img.inspect_measured();
+    let err = one_line_error(&m);
+    assert!(
+        err.contains("size mismatch") && err.contains("expected 500 bytes, got 1073741824"),
+        "{err}"
+    );
+    // declared at its true size, it is over the manifest limit
+    img.point_index_at(&d, 1024 * MIB as usize);
+    let m = img.inspect_measured();
+    let err = one_line_error(&m);
+    assert!(
+        err.contains("1073741824 bytes, more than the 4 MiB a manifest, index or config may have"),
+        "{err}"
+    );
+}
+
+#[test]
+fn blobs_that_are_not_regular_files_are_refused() {
+    let img = image();
+    for key in ["manifest", "config", "layer"] {
+        let blob = img.blob(key);
+        let saved = std::fs::read(&blob).unwrap();
+        std::fs::remove_file(&blob).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &blob).unwrap();
+        let m = img.inspect_measured();
+        let err = one_line_error(&m);
+        assert!(
+            err.contains(&img.digest(key)[7..])
+                && err.ends_with("is a character device, not a regular file\n"),
+            "{key}: {err}"
+        );
+        // a fifo nobody writes to must not hang the reader
+        std::fs::remove_file(&blob).unwrap();
+        mkfifo(&blob);
+        let err = img.inspect_fails();
+        assert!(
+            err.ends_with("is a fifo, not a regular file\n"),
+            "{key}: {err}"
+        );
+        std::fs::remove_file(&blob).unwrap();
+        std::fs::write(&blob, saved).unwrap();
+    }
+}
+
+#[test]
+fn an_index_listing_its_child_twice_16_deep_is_verified_once() {
+    let img = image();
+    let mut desc = img.manifest_desc();
+    let mut indexes = 0;
+    for _ in 0..16 {
+        desc = img.put_index(vec![desc.clone(), desc]);
+        indexes += 1;
+    }
+    img.point_index_at_desc(&desc);
+    let m = img.inspect_measured();
+    assert!(m.status.success(), "{}", m.stderr);
+    // each index, the manifest, its config and its layer, listed and verified once
+    let lines = |p: &str| m.stdout.lines().filter(|l| l.starts_with(p)).count();
+    assert_eq!(lines("index "), indexes, "{}", m.stdout);
+    assert_eq!(lines("image "), 1, "{}", m.stdout);
+    assert!(
+        m.stdout
+            .ends_with(&format!("verified  {} blobs\n", indexes + 3)),
+        "{}",
+        m.stdout
+    );
+}
+
+#[test]
+fn indexes_nest_at_most_16_deep_and_a_2500_chain_is_refused() {
+    let img = image();
+    let chain = |depth: usize| {
+        let mut desc = img.manifest_desc();
+        for _ in 0..depth {
+            desc = img.put_index(vec![desc]);
+        }
+        img.point_index_at_desc(&desc);
+    };
+    chain(16);
+    let m = img.inspect_measured();
+    assert!(m.status.success(), "{}", m.stderr);
+    chain(17);
+    let err = img.inspect_fails();
+    assert!(
+        err.contains("image indexes nest more than 16 deep; refusing to follow"),
+        "{err}"
+    );
+    chain(2500);
+    let m = img.inspect_measured();
+    let err = one_line_error(&m);
+    assert!(err.contains("nest more than 16 deep"), "{err}");
+}

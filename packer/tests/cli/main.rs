@@ -5,6 +5,8 @@
 
 mod bad_input;
 mod build;
+mod fuzz;
+mod hardening;
 mod inspect;
 mod reproducible;
 
@@ -121,4 +123,65 @@ pub fn digests(v: &serde_json::Value) -> [String; 4] {
         v["config"]["digest"].as_str().unwrap().to_owned(),
         v["manifest"]["digest"].as_str().unwrap().to_owned(),
     ]
+}
+
+/// How a `packer` run ended and what it printed.
+pub struct Measured {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// The address space `run_limited` allows: a reader that pulls a 1 GiB blob (or 2^16 copies
+/// of a small one) into memory runs out of it and aborts instead of exiting 1.
+pub const MEMORY_LIMIT: u64 = 512 << 20;
+
+/// Runs `packer ARGS` to completion with its address space capped at [`MEMORY_LIMIT`]
+/// (`RLIMIT_AS`). (A child's peak resident size from `wait4` is no use here: it includes the
+/// test process's own memory, shared until the `exec`.)
+pub fn run_limited(args: &[&OsStr]) -> Measured {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_packer"));
+    cmd.args(args).env_remove("SOURCE_DATE_EPOCH");
+    // SAFETY: setrlimit is async-signal-safe and touches only the child
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: MEMORY_LIMIT,
+                rlim_max: MEMORY_LIMIT,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    Measured {
+        status: out.status,
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+/// The `.packer-*` entries directly in `dir`.
+pub fn leftovers(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".packer-"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Makes a fifo at `path`.
+pub fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid nul-terminated path
+    assert_eq!(
+        unsafe { libc::mkfifo(c.as_ptr(), 0o600) },
+        0,
+        "mkfifo {path:?}"
+    );
 }
