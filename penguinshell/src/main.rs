@@ -6,7 +6,7 @@
 
 mod repl;
 
-use penguinshell::shell::{Flow, Shell};
+use penguinshell::shell::{self, Flow, Shell};
 use std::io::{self, BufRead, IsTerminal};
 use std::process::ExitCode;
 
@@ -19,8 +19,10 @@ A tiny shell with the prompt 🐧, built to live alone in a container image.
   -h, --help     print this help
   --version      print the version
 
-On a terminal it reads commands interactively (Tab completes, Ctrl-D exits);
-otherwise it reads them line by line from stdin. Type `help` for the builtins.
+On a terminal it reads commands interactively (Tab completes; Ctrl-D, like
+`exit`, ends with the last command's status); otherwise it reads them line by
+line from stdin (at most 1 MiB a line) and ends with the last status.
+Type `help` for the builtins and the syntax.
 ";
 
 /// What the command line asks for.
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
         }
     };
     let mut shell = Shell::new();
+    shell.set_terminal(io::stdout().is_terminal());
     let status = match mode {
         Mode::Help => {
             print!("{USAGE}");
@@ -89,13 +92,14 @@ fn main() -> ExitCode {
 }
 
 /// Runs every line of `input` until its end or `exit`; returns the exit status.
+/// A line longer than 1 MiB is read to its end without being kept, and refused.
 fn run_lines(shell: &mut Shell, mut input: impl BufRead) -> i32 {
     let mut out = io::stdout().lock();
     let mut err = io::stderr();
     let mut buf = Vec::new();
     loop {
         buf.clear();
-        match input.read_until(b'\n', &mut buf) {
+        match shell::read_line(&mut input, &mut buf) {
             Ok(0) => return shell.status(),
             Ok(_) => {}
             Err(e) => {
@@ -140,5 +144,8 @@ mod tests {
         assert_eq!(run_lines(&mut shell, input), 1);
         let input: &[u8] = b"exit 7\necho never\n";
         assert_eq!(run_lines(&mut shell, input), 7);
+        let mut shell = Shell::new();
+        let input: &[u8] = b"false\nexit\n";
+        assert_eq!(run_lines(&mut shell, input), 1);
     }
 }

@@ -19,7 +19,8 @@ pub const PROMPT: &str = "🐧 ";
 /// Status after Ctrl-C abandons a line, as in other shells (128 + SIGINT).
 const INTERRUPTED: i32 = 130;
 
-/// Runs the REPL until `exit` or Ctrl-D on an empty line; returns the exit status.
+/// Runs the REPL until `exit` or Ctrl-D on an empty line; returns the exit status:
+/// `exit`'s, or for Ctrl-D the last command's, as `exit` without a number.
 pub fn run(shell: &mut Shell) -> i32 {
     keep_running_on_ctrl_c();
     let config = Config::builder()
@@ -51,7 +52,7 @@ pub fn run(shell: &mut Shell) -> i32 {
                 // Leave the terminal's own prompt on a fresh line.
                 let mut out = io::stdout();
                 let _ = out.write_all(b"\n").and_then(|()| out.flush());
-                return 0;
+                return shell.status();
             }
             Err(e) => {
                 eprintln!("penguinshell: cannot read the line: {e}");
@@ -81,7 +82,7 @@ struct ShellHelper {
 impl Completer for ShellHelper {
     type Candidate = Pair;
 
-    /// In command position (start of line or after `;`), builtin names; when no
+    /// In command position (start of line, after `;`, `|`, `&&`, `||`), builtin names; when no
     /// builtin matches, or the word holds a `/`, or elsewhere, paths.
     fn complete(
         &self,
@@ -100,10 +101,10 @@ impl Completer for ShellHelper {
 /// some builtin starts with it: `(start of the word, candidates)`.
 fn complete_command_name(line: &str, pos: usize) -> Option<(usize, Vec<Pair>)> {
     let head = &line[..pos];
-    let start = head.rfind([' ', '\t', ';']).map_or(0, |i| i + 1);
+    let start = head.rfind([' ', '\t', ';', '|', '&']).map_or(0, |i| i + 1);
     let word = &head[start..];
     let before = head[..start].trim_end_matches([' ', '\t']);
-    if !(before.is_empty() || before.ends_with(';')) || word.contains('/') {
+    if !(before.is_empty() || before.ends_with([';', '|', '&'])) || word.contains('/') {
         return None;
     }
     let names: Vec<Pair> = builtins::names_starting_with(word)
@@ -139,6 +140,8 @@ mod tests {
         assert_eq!(names("e"), Some((0, vec!["echo ".into(), "exit ".into()])));
         assert_eq!(names("  pw"), Some((2, vec!["pwd ".into()])));
         assert_eq!(names("ls; c"), Some((4, vec!["cd ".into()])));
+        assert_eq!(names("ls | ca"), Some((5, vec!["cat ".into()])));
+        assert_eq!(names("false || t"), Some((9, vec!["true ".into(), "type ".into()])));
     }
 
     #[test]
