@@ -12,6 +12,8 @@
 //! Characters from quotes and from variables' values are never pattern characters.
 
 use crate::parse::{Part, Word};
+use crate::builtins::sort_names;
+use std::ffi::OsString;
 use std::fs;
 
 /// Where expansion looks up its values.
@@ -111,16 +113,23 @@ pub fn glob(pattern: &[(char, bool)]) -> Vec<String> {
                 let name = name.to_string_lossy();
                 let dot_ok = component[0].0 == '.';
                 if (dot_ok || !name.starts_with('.')) && matches(component, &name) {
-                    next.push(format!("{path}{name}"));
+                    next.push(path.clone() + &name);
                 }
             }
         }
         paths = next;
     }
     // Literal components after the last pattern must exist.
-    paths.retain(|p| fs::symlink_metadata(p).is_ok());
-    paths.sort_unstable();
-    paths
+    let mut found: Vec<OsString> = paths
+        .into_iter()
+        .filter(|p| fs::symlink_metadata(p).is_ok())
+        .map(OsString::from)
+        .collect();
+    sort_names(&mut found);
+    found
+        .into_iter()
+        .map(|p| p.into_string().unwrap_or_default())
+        .collect()
 }
 
 /// Whether `name` matches `pattern` as a whole (`*`, `?`, `[...]`).

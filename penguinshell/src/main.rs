@@ -7,7 +7,8 @@
 mod repl;
 
 use penguinshell::shell::{self, Flow, Shell};
-use std::io::{self, BufRead, IsTerminal};
+use penguinshell::spawn::Fd;
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 const USAGE: &str = "\
@@ -63,7 +64,7 @@ fn main() -> ExitCode {
     let mode = match parse_args(args) {
         Ok(mode) => mode,
         Err(message) => {
-            eprintln!("penguinshell: {message} (try penguinshell --help)");
+            let _ = writeln!(Fd(2), "penguinshell: {message} (try penguinshell --help)");
             return ExitCode::from(2);
         }
     };
@@ -71,15 +72,16 @@ fn main() -> ExitCode {
     shell.set_terminal(io::stdout().is_terminal());
     let status = match mode {
         Mode::Help => {
-            print!("{USAGE}");
+            let _ = Fd(1).write_all(USAGE.as_bytes());
             0
         }
         Mode::Version => {
-            println!("penguinshell {}", env!("CARGO_PKG_VERSION"));
+            let version = concat!("penguinshell ", env!("CARGO_PKG_VERSION"), "\n");
+            let _ = Fd(1).write_all(version.as_bytes());
             0
         }
         Mode::Command(line) => {
-            let flow = shell.run_line(&line, &mut io::stdout().lock(), &mut io::stderr());
+            let flow = shell.run_line(&line, &mut Fd(1), &mut Fd(2));
             match flow {
                 Flow::Exit(status) => status,
                 Flow::Continue => shell.status(),
@@ -94,8 +96,8 @@ fn main() -> ExitCode {
 /// Runs every line of `input` until its end or `exit`; returns the exit status.
 /// A line longer than 1 MiB is read to its end without being kept, and refused.
 fn run_lines(shell: &mut Shell, mut input: impl BufRead) -> i32 {
-    let mut out = io::stdout().lock();
-    let mut err = io::stderr();
+    // Unbuffered: builtins write each output whole, and programs share descriptor 1.
+    let (mut out, mut err) = (Fd(1), Fd(2));
     let mut buf = Vec::new();
     loop {
         buf.clear();
@@ -103,7 +105,7 @@ fn run_lines(shell: &mut Shell, mut input: impl BufRead) -> i32 {
             Ok(0) => return shell.status(),
             Ok(_) => {}
             Err(e) => {
-                eprintln!("penguinshell: cannot read stdin: {e}");
+                let _ = writeln!(err, "penguinshell: cannot read stdin: {e}");
                 return 1;
             }
         }

@@ -185,6 +185,7 @@ impl Command {
                 return Err(ParseError::Unsupported(format!("`{text}`")));
             }
         }
+        word.assign = false;
         self.words.push(word);
         Ok(())
     }
@@ -534,7 +535,7 @@ pub fn parse_line(line: &str) -> Result<Vec<AndOr>, ParseError> {
                 let target = match redir {
                     Redir::Dup(n) => Target::Dup(n),
                     _ => {
-                        let Some(Token::Word(word)) = lexer.token()? else {
+                        let Some(Token::Word(mut word)) = lexer.token()? else {
                             let op = match redir {
                                 Redir::Read => "<",
                                 Redir::Write => ">",
@@ -542,6 +543,7 @@ pub fn parse_line(line: &str) -> Result<Vec<AndOr>, ParseError> {
                             };
                             return Err(ParseError::BadRedirect(op, "a file name"));
                         };
+                        word.assign = false;
                         match redir {
                             Redir::Read => Target::Read(word),
                             Redir::Write => Target::Write(word),

@@ -11,7 +11,8 @@ use rustyline::hint::Hinter;
 use rustyline::history::DefaultHistory;
 use rustyline::validate::Validator;
 use rustyline::{CompletionType, Config, Context, Editor, Helper};
-use std::io::{self, Write};
+use penguinshell::spawn::Fd;
+use std::io::Write;
 
 /// The prompt, as in the article.
 pub const PROMPT: &str = "🐧 ";
@@ -31,18 +32,17 @@ pub fn run(shell: &mut Shell) -> i32 {
     let mut editor: Editor<ShellHelper, DefaultHistory> = match Editor::with_config(config) {
         Ok(editor) => editor,
         Err(e) => {
-            eprintln!("penguinshell: cannot set up the terminal: {e}");
+            let _ = writeln!(Fd(2), "penguinshell: cannot set up the terminal: {e}");
             return 1;
         }
     };
     editor.set_helper(Some(ShellHelper {
         files: FilenameCompleter::new(),
     }));
-    let mut err = io::stderr();
+    let (mut out, mut err) = (Fd(1), Fd(2));
     loop {
         match editor.readline(PROMPT) {
             Ok(line) => {
-                let mut out = io::stdout().lock();
                 if let Flow::Exit(status) = shell.run_line(&line, &mut out, &mut err) {
                     return status;
                 }
@@ -50,12 +50,11 @@ pub fn run(shell: &mut Shell) -> i32 {
             Err(ReadlineError::Interrupted) => shell.set_status(INTERRUPTED),
             Err(ReadlineError::Eof) => {
                 // Leave the terminal's own prompt on a fresh line.
-                let mut out = io::stdout();
-                let _ = out.write_all(b"\n").and_then(|()| out.flush());
+                let _ = out.write_all(b"\n");
                 return shell.status();
             }
             Err(e) => {
-                eprintln!("penguinshell: cannot read the line: {e}");
+                let _ = writeln!(err, "penguinshell: cannot read the line: {e}");
                 return 1;
             }
         }

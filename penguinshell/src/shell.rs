@@ -21,6 +21,7 @@ use std::cell::RefCell;
 use std::fs::OpenOptions;
 use std::io::{self, BufRead, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::rc::Rc;
 
 /// Status of a command that could not be found.
@@ -98,19 +99,19 @@ impl Vars {
         }
     }
 
-    /// The environment of a program, as `NAME=value` strings: the shell's own
-    /// environment, with the shell's exported variables and without unset ones.
-    pub fn environment(&self) -> Vec<String> {
+    /// The environment of a program, as `NAME=value` byte strings: the shell's
+    /// own environment, with the shell's exported variables and without unset ones.
+    pub fn environment(&self) -> Vec<Vec<u8>> {
         let mut env = Vec::new();
+        let line = |name: &[u8], value: &[u8]| [name, b"=", value].concat();
         for (name, value) in std::env::vars_os() {
-            let name = name.to_string_lossy();
-            if !self.set.iter().any(|v| v.name == name) {
-                env.push(format!("{name}={}", value.to_string_lossy()));
+            if !self.set.iter().any(|v| v.name.as_bytes() == name.as_bytes()) {
+                env.push(line(name.as_bytes(), value.as_bytes()));
             }
         }
         for v in &self.set {
             if let (true, Some(value)) = (v.exported, &v.value) {
-                env.push(format!("{}={value}", v.name));
+                env.push(line(v.name.as_bytes(), value.as_bytes()));
             }
         }
         env
@@ -388,9 +389,9 @@ impl Shell {
                 let mut vars = ready.vars.clone().unwrap_or_else(|| self.vars.clone());
                 let status = self.status;
                 spawn::fork(fds, || {
-                    let (mut input, mut out, mut err) = (Fd(0), Fd(1), Fd(2));
+                    let (mut out, mut err) = (Fd(1), Fd(2));
                     let mut io = Io {
-                        input: &mut input,
+                        input: Fd(0),
                         out: &mut out,
                         err: &mut err,
                         width: None,
@@ -442,9 +443,8 @@ impl Shell {
         };
         if builtins::is_builtin(name) {
             let width = (self.terminal && out.fd == 1).then(terminal_width);
-            let mut input = Fd(ready.fds[0].raw());
             let mut io = Io {
-                input: &mut input,
+                input: Fd(ready.fds[0].raw()),
                 out: &mut out,
                 err: &mut err,
                 width,
@@ -595,7 +595,7 @@ mod tests {
     #[test]
     fn programs_see_the_variables_the_shell_set() {
         let mut sh = Shell::new();
-        sh.vars().set("PENGUIN_TEST_VAR", "tux");
+        sh.vars().export("PENGUIN_TEST_VAR", Some("tux"));
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("seen");
         let line = format!(
@@ -630,10 +630,14 @@ mod tests {
     }
 
     #[test]
-    fn empty_expansion_runs_nothing_and_keeps_status() {
+    fn empty_expansion_runs_nothing_with_status_0() {
         let mut sh = Shell::new();
         sh.set_status(4);
         let (_, out, err) = run(&mut sh, "$PENGUIN_UNSET_VAR # nothing");
-        assert_eq!((out.as_str(), err.as_str(), sh.status()), ("", "", 4));
+        assert_eq!((out.as_str(), err.as_str(), sh.status()), ("", "", 0));
+        // A comment alone is no command: the status stays.
+        sh.set_status(4);
+        run(&mut sh, "# nothing");
+        assert_eq!(sh.status(), 4);
     }
 }

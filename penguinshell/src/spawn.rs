@@ -87,14 +87,14 @@ fn default_signals() -> libc::sigset_t {
 ///
 /// The error is the one `exec` gave: `NotFound` when there is no such program,
 /// `PermissionDenied` when it cannot be executed.
-pub fn spawn(argv: &[String], env: &[String], fds: [RawFd; 3]) -> io::Result<libc::pid_t> {
+pub fn spawn(argv: &[String], env: &[Vec<u8>], fds: [RawFd; 3]) -> io::Result<libc::pid_t> {
     let args = argv
         .iter()
         .map(|a| c_string(a.as_bytes()))
         .collect::<io::Result<Vec<_>>>()?;
     let env = env
         .iter()
-        .map(|e| c_string(e.as_bytes()))
+        .map(|e| c_string(e))
         .collect::<io::Result<Vec<_>>>()?;
     let argv_ptrs = null_terminated(&args);
     let env_ptrs = null_terminated(&env);
@@ -217,11 +217,11 @@ mod tests {
         list.iter().map(|s| s.to_string()).collect()
     }
 
-    fn path() -> Vec<String> {
-        vec![format!("PATH={}", std::env::var("PATH").unwrap())]
+    fn path() -> Vec<Vec<u8>> {
+        vec![format!("PATH={}", std::env::var("PATH").unwrap()).into_bytes()]
     }
 
-    fn spawn_and_wait(argv: &[String], env: &[String]) -> io::Result<i32> {
+    fn spawn_and_wait(argv: &[String], env: &[Vec<u8>]) -> io::Result<i32> {
         wait(spawn(argv, env, [0, 1, 2])?)
     }
 
@@ -252,7 +252,7 @@ mod tests {
     fn the_program_gets_the_environment_and_descriptors() {
         let (r, w) = pipe().unwrap();
         let mut env = path();
-        env.push("PENGUIN_SPAWN=tux".into());
+        env.push(b"PENGUIN_SPAWN=tux".to_vec());
         let script = "printf '%s|%s' \"$PENGUIN_SPAWN\" \"${HOME:-unset}\"";
         let pid = spawn(&args(&["sh", "-c", script]), &env, [0, w.as_raw_fd(), 2]).unwrap();
         drop(w);
