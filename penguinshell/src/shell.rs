@@ -474,9 +474,14 @@ impl Shell {
         // Close our copies before waiting: a writer before us in the pipeline
         // must see its reader go when the program ends.
         drop(keep);
-        let fds = ready.fds;
-        drop(fds);
-        self.status = match started.and_then(spawn::wait) {
+        let waited = match started {
+            Ok(pid) => {
+                drop(ready.fds);
+                spawn::wait(pid)
+            }
+            Err(e) => Err(e),
+        };
+        self.status = match waited {
             Ok(status) => status,
             Err(e) => report_start_error(name, &e, &mut err),
         };
@@ -639,5 +644,187 @@ mod tests {
         sh.set_status(4);
         run(&mut sh, "# nothing");
         assert_eq!(sh.status(), 4);
+    }
+
+    /// A temporary directory and a helper to name files in it.
+    fn scratch() -> (tempfile::TempDir, impl Fn(&str) -> String) {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().to_str().unwrap().to_string();
+        (dir, move |name: &str| format!("{base}/{name}"))
+    }
+
+    #[test]
+    fn pipelines_connect_builtins_and_programs() {
+        let mut sh = Shell::new();
+        assert_eq!(run(&mut sh, "echo hi | cat").1, "hi\n");
+        assert_eq!(run(&mut sh, "echo hi | cat | cat - | cat").1, "hi\n");
+        assert_eq!(run(&mut sh, "sh -c 'echo from-sh' | cat").1, "from-sh\n");
+        assert_eq!(run(&mut sh, "echo a b | sh -c 'read x y; echo $y$x' | cat").1, "ba\n");
+        // The status is the last command's.
+        run(&mut sh, "true | false");
+        assert_eq!(sh.status(), 1);
+        run(&mut sh, "false | true");
+        assert_eq!(sh.status(), 0);
+        run(&mut sh, "echo x | no-such-penguin-command");
+        assert_eq!(sh.status(), NOT_FOUND);
+    }
+
+    #[test]
+    fn a_writer_whose_reader_ends_gets_sigpipe_and_the_pipeline_ends() {
+        let mut sh = Shell::new();
+        // An endless program, then an endless builtin (in a forked shell), each
+        // before a reader that reads nothing: both must end, by SIGPIPE.
+        let (flow, out, err) = run(&mut sh, "yes | true");
+        assert_eq!((flow, out.as_str(), err.as_str(), sh.status()), (Flow::Continue, "", "", 0));
+        run(&mut sh, "cat /dev/zero | sh -c 'exit 3'");
+        assert_eq!(sh.status(), 3);
+        let (_, out, _) = run(&mut sh, "yes | sh -c 'read line; echo $line' | cat");
+        assert_eq!(out, "y\n");
+    }
+
+    #[test]
+    fn redirections_of_builtins_and_programs() {
+        let (_dir, f) = scratch();
+        let mut sh = Shell::new();
+        let line = format!("echo hi > {0}; echo more >> {0}; cat < {0} | cat", f("a"));
+        assert_eq!(run(&mut sh, &line).1, "hi\nmore\n");
+        // 2> and 2>&1 on a builtin.
+        let (_, out, err) = run(&mut sh, &format!("ls /nope 2> {}", f("err")));
+        assert_eq!((out.as_str(), err.as_str(), sh.status()), ("", "", 1));
+        assert_eq!(std::fs::read_to_string(f("err")).unwrap(), "ls: /nope: No such file or directory\n");
+        let (_, out, err) = run(&mut sh, "ls /nope 2>&1");
+        assert_eq!((out.as_str(), err.as_str()), ("ls: /nope: No such file or directory\n", ""));
+        let (_, out, err) = run(&mut sh, "echo to-err >&2");
+        assert_eq!((out.as_str(), err.as_str()), ("", "to-err\n"));
+        // Order matters: `2>&1 > f` sends errors where stdout was.
+        let (_, out, _) = run(&mut sh, &format!("ls /nope 2>&1 > {}", f("o")));
+        assert_eq!(out, "ls: /nope: No such file or directory\n");
+        // On a program: both streams into one file.
+        let line = format!("sh -c 'echo out; echo err >&2' > {} 2>&1", f("both"));
+        run(&mut sh, &line);
+        assert_eq!(std::fs::read_to_string(f("both")).unwrap(), "out\nerr\n");
+        let line = format!("sh -c 'cat; echo done' < {} > {}", f("a"), f("copy"));
+        run(&mut sh, &line);
+        assert_eq!(std::fs::read_to_string(f("copy")).unwrap(), "hi\nmore\ndone\n");
+        // A redirection alone creates the file.
+        run(&mut sh, &format!("> {}", f("empty")));
+        assert_eq!(std::fs::read(f("empty")).unwrap(), b"");
+        // A program that is not found says so where stderr goes.
+        run(&mut sh, &format!("no-such-penguin 2> {}", f("nf")));
+        assert_eq!(std::fs::read_to_string(f("nf")).unwrap(), "no-such-penguin: command not found\n");
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_opened_stops_the_command() {
+        let mut sh = Shell::new();
+        let (_, out, err) = run(&mut sh, "cat < /nope/in; echo next");
+        assert_eq!(out, "next\n");
+        assert_eq!(err, "penguinshell: /nope/in: No such file or directory\n");
+        let (_, out, _) = run(&mut sh, "echo x > /nope/out || echo failed");
+        assert_eq!(out, "failed\n");
+    }
+
+    #[test]
+    fn and_and_or_or() {
+        let mut sh = Shell::new();
+        let (_, out, err) = run(&mut sh, "ls /nope || echo fallback");
+        assert_eq!(out, "fallback\n");
+        assert_eq!(err, "ls: /nope: No such file or directory\n");
+        assert_eq!(run(&mut sh, "true && echo a || echo b").1, "a\n");
+        assert_eq!(run(&mut sh, "false && echo a || echo b").1, "b\n");
+        assert_eq!(run(&mut sh, "false || false && echo no; echo $?").1, "1\n");
+        assert_eq!(run(&mut sh, "true || exit 4; echo still").1, "still\n");
+        let (flow, _, _) = run(&mut sh, "false || exit 4; echo never");
+        assert_eq!(flow, Flow::Exit(4));
+    }
+
+    #[test]
+    fn assignments_exports_and_unset() {
+        let (_dir, f) = scratch();
+        let mut sh = Shell::new();
+        assert_eq!(run(&mut sh, "X=1; echo $X").1, "1\n");
+        assert_eq!(run(&mut sh, "X=a Y=\"$X b\"; echo $Y").1, "a b\n");
+        // A shell variable is not passed on until exported.
+        let show = format!("sh -c 'echo \"[$X]\"' > {}", f("seen"));
+        run(&mut sh, &show);
+        assert_eq!(std::fs::read_to_string(f("seen")).unwrap(), "[]\n");
+        run(&mut sh, &format!("export X; {show}"));
+        assert_eq!(std::fs::read_to_string(f("seen")).unwrap(), "[a]\n");
+        // NAME=value CMD: for that command only, builtins included.
+        run(&mut sh, &format!("X=once {show}"));
+        assert_eq!(std::fs::read_to_string(f("seen")).unwrap(), "[once]\n");
+        assert_eq!(run(&mut sh, "echo $X").1, "a\n");
+        assert!(run(&mut sh, "PENGUIN_ONCE=1 env").1.contains("\nPENGUIN_ONCE=1\n"));
+        assert!(!run(&mut sh, "env").1.contains("PENGUIN_ONCE"));
+        run(&mut sh, &format!("unset X; {show}"));
+        assert_eq!(std::fs::read_to_string(f("seen")).unwrap(), "[]\n");
+        assert_eq!(run(&mut sh, "echo \"[$X]\"").1, "[]\n");
+        // An assignment is a command with status 0.
+        run(&mut sh, "false; Z=1");
+        assert_eq!(sh.status(), 0);
+    }
+
+    #[test]
+    fn globs_and_tilde() {
+        let (dir, f) = scratch();
+        for name in ["b.md", "a.md", "c.txt"] {
+            std::fs::write(f(name), "").unwrap();
+        }
+        let mut sh = Shell::new();
+        let base = dir.path().to_str().unwrap();
+        let (_, out, _) = run(&mut sh, &format!("echo {base}/*.md {base}/*.none '{base}/*.md'"));
+        assert_eq!(out, format!("{base}/a.md {base}/b.md {base}/*.none {base}/*.md\n"));
+        sh.vars().set("HOME", "/home/tux");
+        assert_eq!(run(&mut sh, "echo ~ ~/x \\~").1, "/home/tux /home/tux/x ~\n");
+    }
+
+    #[test]
+    fn unsupported_syntax_runs_nothing() {
+        let mut sh = Shell::new();
+        for (line, what) in [
+            ("echo a; sleep 1 &", "`&` (background jobs)"),
+            ("echo a; echo $(ls)", "`$(...)` (command substitution)"),
+            ("echo `ls`", "`...` (command substitution)"),
+            ("cat <<EOF", "`<<` (here-documents)"),
+            ("if true; then echo a; fi", "`if`"),
+            ("for x in a; do echo $x; done", "`for`"),
+            ("f() { echo a; }", "`( )` (subshells and functions)"),
+        ] {
+            let (flow, out, err) = run(&mut sh, line);
+            assert_eq!((flow, out.as_str()), (Flow::Continue, ""), "{line}");
+            assert_eq!(err, format!("penguinshell: {what} is not supported (type help)\n"));
+            assert_eq!(sh.status(), SYNTAX_ERROR);
+        }
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_refused_in_one_short_line() {
+        let mut sh = Shell::new();
+        let line = "\0".repeat(MAX_LINE + 1);
+        let (_, out, err) = run(&mut sh, &line);
+        assert_eq!(out, "");
+        assert_eq!(err, format!("penguinshell: line too long: {} bytes, the limit is 1 MiB\n", MAX_LINE + 1));
+        assert_eq!(sh.status(), SYNTAX_ERROR);
+        // Just under the limit, a bad word is echoed as a short prefix.
+        let (_, _, err) = run(&mut sh, &"\0".repeat(MAX_LINE - 1));
+        assert_eq!(err, format!("{}...: argument holds a NUL byte\n", "?".repeat(64)));
+    }
+
+    #[test]
+    fn read_line_keeps_at_most_the_limit() {
+        let mut input: &[u8] = b"short\n";
+        let mut buf = Vec::new();
+        assert_eq!(read_line(&mut input, &mut buf).unwrap(), 6);
+        assert_eq!(buf, b"short\n");
+        let long = [vec![b'x'; 3 * MAX_LINE], b"\nnext\n".to_vec()].concat();
+        let mut input = std::io::BufReader::with_capacity(4096, long.as_slice());
+        let mut buf = Vec::new();
+        assert_eq!(read_line(&mut input, &mut buf).unwrap(), 3 * MAX_LINE + 1);
+        assert_eq!(buf.len(), MAX_LINE + 1);
+        buf.clear();
+        assert_eq!(read_line(&mut input, &mut buf).unwrap(), 5);
+        assert_eq!(buf, b"next\n");
+        buf.clear();
+        assert_eq!(read_line(&mut input, &mut buf).unwrap(), 0);
     }
 }
