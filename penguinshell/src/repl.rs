@@ -136,9 +136,10 @@ mod tests {
 
     #[test]
     fn command_position_completes_builtins() {
-        assert_eq!(names("e"), Some((0, vec!["echo ".into(), "exit ".into()])));
+        assert_eq!(names("ec"), Some((0, vec!["echo ".into()])));
+        assert_eq!(names("ex"), Some((0, vec!["exit ".into(), "export ".into()])));
         assert_eq!(names("  pw"), Some((2, vec!["pwd ".into()])));
-        assert_eq!(names("ls; c"), Some((4, vec!["cd ".into()])));
+        assert_eq!(names("ls; c"), Some((4, vec!["cat ".into(), "cd ".into()])));
         assert_eq!(names("ls | ca"), Some((5, vec!["cat ".into()])));
         assert_eq!(names("false || t"), Some((9, vec!["true ".into(), "type ".into()])));
     }

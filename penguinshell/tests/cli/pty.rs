@@ -27,9 +27,14 @@ struct Session {
 
 impl Session {
     fn start(cwd: &Path) -> Session {
+        Session::start_with_width(cwd, 100)
+    }
+
+    /// Starts the shell on a terminal `cols` columns wide.
+    fn start_with_width(cwd: &Path, cols: u16) -> Session {
         let size = Winsize {
             ws_row: 24,
-            ws_col: 100,
+            ws_col: cols,
             ws_xpixel: 0,
             ws_ypixel: 0,
         };
@@ -134,10 +139,10 @@ fn interactive_session_prompt_ls_completion_ctrl_c_ctrl_d() {
     std::fs::write(dir.path().join("etc").join("penguin-notes.txt"), "").unwrap();
     let mut sh = Session::start(dir.path());
 
-    // The prompt, then `ls` in the bundle.
+    // The prompt, then `ls` in the bundle: in columns, as on any terminal.
     sh.expect(PROMPT);
     sh.send("ls\r");
-    sh.expect("bin dev etc proc sys\r\n");
+    sh.expect("bin  dev  etc  proc  sys\r\n");
     sh.expect(PROMPT);
 
     // Tab completes a path: `etc/peng` becomes `etc/penguin-notes.txt`.
@@ -181,9 +186,33 @@ fn interactive_session_prompt_ls_completion_ctrl_c_ctrl_d() {
     sh.expect("ls: /nope: No such file or directory\r\n");
     sh.expect(PROMPT);
 
-    // Ctrl-D on an empty line exits with status 0, even after a failure.
+    // Ctrl-D on an empty line exits with the last status, as `exit` does.
     sh.send("\x04");
-    assert_eq!(sh.expect_exit(), 0);
+    assert_eq!(sh.expect_exit(), 1);
+}
+
+#[test]
+fn ls_on_a_narrow_terminal_uses_columns_and_escapes_names() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["alpha", "bravo", "charlie", "delta", "echo", "fox\x1b[31mtrot"] {
+        std::fs::write(dir.path().join(name), "").unwrap();
+    }
+    let mut sh = Session::start_with_width(dir.path(), 30);
+    sh.expect(PROMPT);
+    sh.send("ls\r");
+    // Down then across, each column as wide as its widest name plus two spaces;
+    // the escape character shows as `?`.
+    sh.expect("alpha  charlie  echo\r\n");
+    sh.expect("bravo  delta    fox?[31mtrot\r\n");
+    sh.expect(PROMPT);
+    // Into a pipe, the same names stay on one line, as they are.
+    sh.send("ls | cat\r");
+    sh.expect("alpha bravo charlie delta echo fox\x1b[31mtrot\r\n");
+    sh.expect(PROMPT);
+    sh.send("false\r");
+    sh.expect(PROMPT);
+    sh.send("exit\r");
+    assert_eq!(sh.expect_exit(), 1);
 }
 
 #[test]
