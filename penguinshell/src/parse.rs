@@ -490,9 +490,14 @@ fn push_str(word: &mut Word, s: &str) {
     }
 }
 
-/// At most the first 32 characters of `text`, for an error message.
+/// At most the first 32 characters of `text`, control characters as `?`, for an
+/// error message.
 fn prefix(text: &str) -> String {
-    let mut short: String = text.chars().take(32).collect();
+    let mut short: String = text
+        .chars()
+        .take(32)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
     if short.len() < text.len() {
         short.push_str("...");
     }
@@ -962,6 +967,11 @@ mod tests {
             panic!("accepted");
         };
         assert!(e.to_string().len() < 64, "{e}");
+        // Found by the property tests: a newline in the name made two lines.
+        assert_eq!(
+            parse_line("${\n}").unwrap_err().to_string(),
+            "${?}: bad substitution"
+        );
     }
 
     #[test]
