@@ -12,9 +12,9 @@
 use crate::shell::Vars;
 use crate::spawn::Fd;
 use std::ffi::{OsStr, OsString};
-use std::os::fd::AsRawFd;
 use std::fs::{self, Metadata};
 use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -142,7 +142,13 @@ fn ls_name(name: &OsStr, tty: bool) -> Vec<u8> {
     if tty {
         name.to_string_lossy()
             .chars()
-            .map(|c| if c == char::REPLACEMENT_CHARACTER { '?' } else { printable(c) })
+            .map(|c| {
+                if c == char::REPLACEMENT_CHARACTER {
+                    '?'
+                } else {
+                    printable(c)
+                }
+            })
             .collect::<String>()
             .into_bytes()
     } else {
@@ -188,7 +194,10 @@ pub fn ls(
                         } else {
                             format!("-{}", printable(c))
                         };
-                        writeln!(err, "ls: {option}: unknown option (usage: ls [-a] [-l] [PATH...])")?;
+                        writeln!(
+                            err,
+                            "ls: {option}: unknown option (usage: ls [-a] [-l] [PATH...])"
+                        )?;
                         return Ok(2);
                     }
                 }
@@ -570,7 +579,11 @@ pub fn cat(
         let file;
         let mut fd = input;
         if name.starts_with('-') && name != "-" {
-            writeln!(err, "cat: {}: unknown option (usage: cat [FILE...])", shown(name))?;
+            writeln!(
+                err,
+                "cat: {}: unknown option (usage: cat [FILE...])",
+                shown(name)
+            )?;
             return Ok(2);
         } else if name != "-" {
             match fs::File::open(name) {
@@ -602,9 +615,17 @@ pub fn cat(
 }
 
 /// `env`: the environment programs get, one `NAME=value` a line.
-pub fn env(args: &[String], vars: &Vars, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<i32> {
+pub fn env(
+    args: &[String],
+    vars: &Vars,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<i32> {
     if !args.is_empty() {
-        writeln!(err, "env: arguments are not supported (use NAME=value COMMAND)")?;
+        writeln!(
+            err,
+            "env: arguments are not supported (use NAME=value COMMAND)"
+        )?;
         return Ok(2);
     }
     let mut text = Vec::new();
@@ -624,7 +645,12 @@ fn bad_name(cmd: &str, word: &str, err: &mut dyn Write) -> io::Result<i32> {
 
 /// `export [NAME[=VALUE]...]`: marks variables for programs, setting them if a
 /// value is given; alone, prints the environment programs get, as `env` does.
-pub fn export(args: &[String], vars: &mut Vars, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<i32> {
+pub fn export(
+    args: &[String],
+    vars: &mut Vars,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<i32> {
     if args.is_empty() {
         return env(args, vars, out, err);
     }
@@ -659,9 +685,8 @@ pub fn unset(args: &[String], vars: &mut Vars, err: &mut dyn Write) -> io::Resul
 /// The program `name` runs: itself if it holds a `/`, else the first executable
 /// file of that name in the directories of `PATH`.
 pub fn find_program(name: &str, vars: &Vars) -> Option<String> {
-    let executable = |path: &str| {
-        fs::metadata(path).is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0)
-    };
+    let executable =
+        |path: &str| fs::metadata(path).is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0);
     if name.contains('/') {
         return executable(name).then(|| name.to_string());
     }
@@ -673,7 +698,12 @@ pub fn find_program(name: &str, vars: &Vars) -> Option<String> {
 
 /// `type NAME...`: whether each name is a builtin or which program it runs;
 /// status 1 when one is neither.
-pub fn type_of(args: &[String], vars: &Vars, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<i32> {
+pub fn type_of(
+    args: &[String],
+    vars: &Vars,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<i32> {
     let mut status = 0;
     for name in args {
         if is_builtin(name) {
@@ -958,7 +988,9 @@ mod tests {
         assert_eq!(help(&[], &mut out, &mut err).unwrap(), 0);
         let text = String::from_utf8(out).unwrap();
         for name in NAMES {
-            let lines = text.lines().filter(|l| l.starts_with(&format!("  {name} ")));
+            let lines = text
+                .lines()
+                .filter(|l| l.starts_with(&format!("  {name} ")));
             assert_eq!(lines.count(), 1, "{name}");
         }
         for unsupported in ["&", "$(...)", "<<", "if", "for", "while", "functions"] {
@@ -970,7 +1002,10 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("On a terminal, names are laid out in columns"));
         assert!(text.contains("`ls /` prints `bin dev etc proc sys`"));
-        assert_eq!(help(&args(&["nope"]), &mut Vec::new(), &mut err).unwrap(), 1);
+        assert_eq!(
+            help(&args(&["nope"]), &mut Vec::new(), &mut err).unwrap(),
+            1
+        );
     }
 
     /// Runs a builtin with `input` as its input; (outcome, stdout, stderr).
@@ -997,8 +1032,14 @@ mod tests {
     fn run_builtin_dispatches_and_declines_programs() {
         let mut vars = Vars::default();
         let status = |s| Some(Outcome::Status(s));
-        assert_eq!(builtin(&["echo", "hi"], &mut vars, b""), (status(0), "hi\n".into(), "".into()));
-        assert_eq!(builtin(&["exit", "4"], &mut vars, b"").0, Some(Outcome::Exit(4)));
+        assert_eq!(
+            builtin(&["echo", "hi"], &mut vars, b""),
+            (status(0), "hi\n".into(), "".into())
+        );
+        assert_eq!(
+            builtin(&["exit", "4"], &mut vars, b"").0,
+            Some(Outcome::Exit(4))
+        );
         assert_eq!(builtin(&["exit"], &mut vars, b"").0, Some(Outcome::Exit(3)));
         assert_eq!(builtin(&["true"], &mut vars, b"").0, status(0));
         assert_eq!(builtin(&["false"], &mut vars, b"").0, status(1));
@@ -1015,15 +1056,28 @@ mod tests {
         let a = a.to_str().unwrap();
         let mut vars = Vars::default();
         let status = |s| Some(Outcome::Status(s));
-        assert_eq!(builtin(&["cat", a, "-", a], &mut vars, b"in\n"), (status(0), "one\nin\none\n".into(), "".into()));
-        assert_eq!(builtin(&["cat"], &mut vars, b"piped"), (status(0), "piped".into(), "".into()));
+        assert_eq!(
+            builtin(&["cat", a, "-", a], &mut vars, b"in\n"),
+            (status(0), "one\nin\none\n".into(), "".into())
+        );
+        assert_eq!(
+            builtin(&["cat"], &mut vars, b"piped"),
+            (status(0), "piped".into(), "".into())
+        );
         let missing = format!("{a}-nope");
         assert_eq!(
             builtin(&["cat", &missing, a], &mut vars, b""),
-            (status(1), "one\n".into(), format!("cat: {missing}: No such file or directory\n"))
+            (
+                status(1),
+                "one\n".into(),
+                format!("cat: {missing}: No such file or directory\n")
+            )
         );
         let d = dir.path().to_str().unwrap();
-        assert_eq!(builtin(&["cat", d], &mut vars, b"").2, format!("cat: {d}: Is a directory\n"));
+        assert_eq!(
+            builtin(&["cat", d], &mut vars, b"").2,
+            format!("cat: {d}: Is a directory\n")
+        );
         assert_eq!(builtin(&["cat", "-n"], &mut vars, b"").0, status(2));
     }
 
@@ -1031,36 +1085,63 @@ mod tests {
     fn export_unset_env_and_type() {
         let mut vars = Vars::default();
         vars.set("PENGUIN_LOCAL", "1");
-        builtin(&["export", "PENGUIN_EXPORTED=tux", "PENGUIN_LATER"], &mut vars, b"");
+        builtin(
+            &["export", "PENGUIN_EXPORTED=tux", "PENGUIN_LATER"],
+            &mut vars,
+            b"",
+        );
         let (_, env_out, _) = builtin(&["env"], &mut vars, b"");
-        assert!(env_out.lines().any(|l| l == "PENGUIN_EXPORTED=tux"), "{env_out}");
+        assert!(
+            env_out.lines().any(|l| l == "PENGUIN_EXPORTED=tux"),
+            "{env_out}"
+        );
         assert!(env_out.lines().any(|l| l == "PENGUIN_LATER="), "{env_out}");
         assert!(!env_out.contains("PENGUIN_LOCAL"), "{env_out}");
         assert!(env_out.lines().any(|l| l.starts_with("PATH=")));
         builtin(&["export", "PENGUIN_LOCAL"], &mut vars, b"");
-        assert!(builtin(&["env"], &mut vars, b"").1.contains("PENGUIN_LOCAL=1\n"));
+        assert!(
+            builtin(&["env"], &mut vars, b"")
+                .1
+                .contains("PENGUIN_LOCAL=1\n")
+        );
         builtin(&["unset", "PENGUIN_LOCAL", "PATH"], &mut vars, b"");
         let env_out = builtin(&["env"], &mut vars, b"").1;
         assert!(!env_out.contains("PENGUIN_LOCAL"), "{env_out}");
-        assert!(!env_out.lines().any(|l| l.starts_with("PATH=")), "{env_out}");
+        assert!(
+            !env_out.lines().any(|l| l.starts_with("PATH=")),
+            "{env_out}"
+        );
         assert_eq!(vars.get("PATH"), None);
         let (outcome, _, err) = builtin(&["export", "1x=2"], &mut vars, b"");
-        assert_eq!((outcome, err.as_str()), (Some(Outcome::Status(1)), "export: 1x=2: not a valid name\n"));
-        assert_eq!(builtin(&["env", "x"], &mut vars, b"").0, Some(Outcome::Status(2)));
+        assert_eq!(
+            (outcome, err.as_str()),
+            (Some(Outcome::Status(1)), "export: 1x=2: not a valid name\n")
+        );
+        assert_eq!(
+            builtin(&["env", "x"], &mut vars, b"").0,
+            Some(Outcome::Status(2))
+        );
 
         let mut vars = Vars::default();
         vars.set("PATH", "/nope:/bin:/usr/bin");
-        let (outcome, out, err) = builtin(&["type", "cat", "sh", "no-such-penguin"], &mut vars, b"");
+        let (outcome, out, err) =
+            builtin(&["type", "cat", "sh", "no-such-penguin"], &mut vars, b"");
         assert_eq!(outcome, Some(Outcome::Status(1)));
         assert!(out.starts_with("cat is a shell builtin\nsh is /"), "{out}");
         assert!(out.ends_with("/sh\n"), "{out}");
         assert_eq!(err, "type: no-such-penguin: not found\n");
-        assert_eq!(builtin(&["type", "/bin/sh"], &mut vars, b"").1, "/bin/sh is /bin/sh\n");
+        assert_eq!(
+            builtin(&["type", "/bin/sh"], &mut vars, b"").1,
+            "/bin/sh is /bin/sh\n"
+        );
     }
 
     #[test]
     fn ls_on_a_terminal_lays_out_columns_like_gnu_ls() {
-        let names: Vec<Vec<u8>> = ["bin", "dev", "etc", "proc", "sys"].iter().map(|n| n.as_bytes().to_vec()).collect();
+        let names: Vec<Vec<u8>> = ["bin", "dev", "etc", "proc", "sys"]
+            .iter()
+            .map(|n| n.as_bytes().to_vec())
+            .collect();
         assert_eq!(columns(&names, 0), b"bin dev etc proc sys\n");
         assert_eq!(columns(&names, 80), b"bin  dev  etc  proc  sys\n");
         // 16 columns hold three columns of two rows: down, then across, each as
@@ -1068,10 +1149,15 @@ mod tests {
         assert_eq!(columns(&names, 16), b"bin  etc   sys\ndev  proc\n");
         assert_eq!(columns(&names, 3), b"bin\ndev\netc\nproc\nsys\n");
         assert_eq!(columns(&[], 80), b"");
-        let long: Vec<Vec<u8>> = (0..30).map(|i| format!("file-{i:02}").into_bytes()).collect();
+        let long: Vec<Vec<u8>> = (0..30)
+            .map(|i| format!("file-{i:02}").into_bytes())
+            .collect();
         let text = String::from_utf8(columns(&long, 40)).unwrap();
         assert!(text.lines().all(|l| l.len() <= 40), "{text}");
-        assert_eq!(text.lines().next(), Some("file-00  file-08  file-16  file-24"));
+        assert_eq!(
+            text.lines().next(),
+            Some("file-00  file-08  file-16  file-24")
+        );
         assert_eq!(text.lines().count(), 8);
     }
 

@@ -11,8 +11,8 @@
 //! (POSIX). Names starting with `.` match only a pattern that starts with `.`.
 //! Characters from quotes and from variables' values are never pattern characters.
 
-use crate::parse::{Part, Word};
 use crate::builtins::sort_names;
+use crate::parse::{Part, Word};
 use std::ffi::OsString;
 use std::fs;
 
@@ -59,7 +59,10 @@ fn expand_parts(word: &Word, env: &dyn Lookup) -> Pattern {
 /// Expands `word` to one string, without globbing: for assignments and file names
 /// of redirections.
 pub fn expand_text(word: &Word, env: &dyn Lookup) -> String {
-    expand_parts(word, env).into_iter().map(|(c, _)| c).collect()
+    expand_parts(word, env)
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect()
 }
 
 /// Expands `word` into the arguments it stands for: none (an unquoted word that
@@ -237,7 +240,9 @@ mod tests {
     }
 
     fn pattern(s: &str) -> Pattern {
-        s.chars().map(|c| (c, matches!(c, '*' | '?' | '['))).collect()
+        s.chars()
+            .map(|c| (c, matches!(c, '*' | '?' | '[')))
+            .collect()
     }
 
     #[test]
@@ -284,7 +289,10 @@ mod tests {
         );
         let list = parse_line("echo ~").unwrap();
         let nohome = Fake(BTreeMap::new(), 0);
-        assert_eq!(expand_words(&list[0].first[0].words, &nohome), ["echo", "~"]);
+        assert_eq!(
+            expand_words(&list[0].first[0].words, &nohome),
+            ["echo", "~"]
+        );
     }
 
     #[test]
@@ -330,7 +338,14 @@ mod tests {
     fn glob_lists_sorted_matches_or_keeps_the_word() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        for f in ["b.md", "a.md", ".hidden.md", "c.txt", "sub/x.md", "sub/y.txt"] {
+        for f in [
+            "b.md",
+            "a.md",
+            ".hidden.md",
+            "c.txt",
+            "sub/x.md",
+            "sub/y.txt",
+        ] {
             let path = d.join(f);
             fs::create_dir_all(path.parent().unwrap()).unwrap();
             fs::write(path, "").unwrap();

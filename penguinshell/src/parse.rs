@@ -466,9 +466,7 @@ impl Lexer<'_> {
             }
             Some(c) if is_name_start(char::from(c)) => {
                 let rest = &self.line[self.at..];
-                let len = rest
-                    .find(|c| !is_name_char(c))
-                    .unwrap_or(rest.len());
+                let len = rest.find(|c| !is_name_char(c)).unwrap_or(rest.len());
                 word.parts.push(Part::Var(rest[..len].to_string()));
                 self.at += len;
             }
@@ -786,7 +784,10 @@ mod tests {
         assert_eq!(lists[0].rest[0].0, Op::And);
         assert_eq!(lists[0].rest[0].1.len(), 2);
         assert_eq!(literal_words("a|b&&c||d"), [["a"], ["b"], ["c"], ["d"]]);
-        assert_eq!(literal_words("echo 'a|b' \\| \"&&\""), [["echo", "a|b", "|", "&&"]]);
+        assert_eq!(
+            literal_words("echo 'a|b' \\| \"&&\""),
+            [["echo", "a|b", "|", "&&"]]
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use penguinshell::builtins;
 use penguinshell::shell::{Flow, Shell};
+use penguinshell::spawn::Fd;
 use rustyline::completion::{Completer, FilenameCompleter, Pair};
 use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
@@ -11,7 +12,6 @@ use rustyline::hint::Hinter;
 use rustyline::history::DefaultHistory;
 use rustyline::validate::Validator;
 use rustyline::{CompletionType, Config, Context, Editor, Helper};
-use penguinshell::spawn::Fd;
 use std::io::Write;
 
 /// The prompt, as in the article.
@@ -137,11 +137,17 @@ mod tests {
     #[test]
     fn command_position_completes_builtins() {
         assert_eq!(names("ec"), Some((0, vec!["echo ".into()])));
-        assert_eq!(names("ex"), Some((0, vec!["exit ".into(), "export ".into()])));
+        assert_eq!(
+            names("ex"),
+            Some((0, vec!["exit ".into(), "export ".into()]))
+        );
         assert_eq!(names("  pw"), Some((2, vec!["pwd ".into()])));
         assert_eq!(names("ls; c"), Some((4, vec!["cat ".into(), "cd ".into()])));
         assert_eq!(names("ls | ca"), Some((5, vec!["cat ".into()])));
-        assert_eq!(names("false || t"), Some((9, vec!["true ".into(), "type ".into()])));
+        assert_eq!(
+            names("false || t"),
+            Some((9, vec!["true ".into(), "type ".into()]))
+        );
     }
 
     #[test]

@@ -105,7 +105,11 @@ impl Vars {
         let mut env = Vec::new();
         let line = |name: &[u8], value: &[u8]| [name, b"=", value].concat();
         for (name, value) in std::env::vars_os() {
-            if !self.set.iter().any(|v| v.name.as_bytes() == name.as_bytes()) {
+            if !self
+                .set
+                .iter()
+                .any(|v| v.name.as_bytes() == name.as_bytes())
+            {
                 env.push(line(name.as_bytes(), value.as_bytes()));
             }
         }
@@ -280,7 +284,10 @@ impl Shell {
             let (read, write) = match spawn::pipe() {
                 Ok(ends) => ends,
                 Err(e) => {
-                    complain(err, &format_args!("cannot make a pipe: {}", builtins::error_message(&e)));
+                    complain(
+                        err,
+                        &format_args!("cannot make a pipe: {}", builtins::error_message(&e)),
+                    );
                     self.status = 1;
                     return Flow::Continue;
                 }
@@ -310,7 +317,12 @@ impl Shell {
 
     /// Expands `command` and opens its redirections on top of `fds`; reports a
     /// file that cannot be opened and returns `None`.
-    fn prepare(&mut self, command: &Command, mut fds: [Src; 3], err: &mut dyn Write) -> Option<Ready> {
+    fn prepare(
+        &mut self,
+        command: &Command,
+        mut fds: [Src; 3],
+        err: &mut dyn Write,
+    ) -> Option<Ready> {
         // Expand just before running: `false; echo $?` sees the new status.
         let argv = expand::expand_words(&command.words, self);
         let mut vars = None;
@@ -319,7 +331,8 @@ impl Shell {
             if argv.is_empty() {
                 self.vars.set(name, &value);
             } else {
-                vars.get_or_insert_with(|| self.vars.clone()).export(name, Some(&value));
+                vars.get_or_insert_with(|| self.vars.clone())
+                    .export(name, Some(&value));
             }
         }
         for redirect in &command.redirects {
@@ -385,7 +398,11 @@ impl Shell {
     fn start(&self, ready: &Ready, err: &mut dyn Write) -> Option<libc::pid_t> {
         let mut keep = Vec::new();
         let started = Self::raw_fds(ready, &mut keep).and_then(|fds| {
-            if ready.argv.first().is_some_and(|name| builtins::is_builtin(name)) {
+            if ready
+                .argv
+                .first()
+                .is_some_and(|name| builtins::is_builtin(name))
+            {
                 let mut vars = ready.vars.clone().unwrap_or_else(|| self.vars.clone());
                 let status = self.status;
                 spawn::fork(fds, || {
@@ -470,7 +487,8 @@ impl Shell {
         let _ = out.flush();
         let mut keep = Vec::new();
         let env = ready.vars.as_ref().unwrap_or(&self.vars).environment();
-        let started = Self::raw_fds(&ready, &mut keep).and_then(|fds| spawn::spawn(&ready.argv, &env, fds));
+        let started =
+            Self::raw_fds(&ready, &mut keep).and_then(|fds| spawn::spawn(&ready.argv, &env, fds));
         // Close our copies before waiting: a writer before us in the pipeline
         // must see its reader go when the program ends.
         drop(keep);
@@ -659,7 +677,10 @@ mod tests {
         assert_eq!(run(&mut sh, "echo hi | cat").1, "hi\n");
         assert_eq!(run(&mut sh, "echo hi | cat | cat - | cat").1, "hi\n");
         assert_eq!(run(&mut sh, "sh -c 'echo from-sh' | cat").1, "from-sh\n");
-        assert_eq!(run(&mut sh, "echo a b | sh -c 'read x y; echo $y$x' | cat").1, "ba\n");
+        assert_eq!(
+            run(&mut sh, "echo a b | sh -c 'read x y; echo $y$x' | cat").1,
+            "ba\n"
+        );
         // The status is the last command's.
         run(&mut sh, "true | false");
         assert_eq!(sh.status(), 1);
@@ -675,7 +696,10 @@ mod tests {
         // An endless program, then an endless builtin (in a forked shell), each
         // before a reader that reads nothing: both must end, by SIGPIPE.
         let (flow, out, err) = run(&mut sh, "yes | true");
-        assert_eq!((flow, out.as_str(), err.as_str(), sh.status()), (Flow::Continue, "", "", 0));
+        assert_eq!(
+            (flow, out.as_str(), err.as_str(), sh.status()),
+            (Flow::Continue, "", "", 0)
+        );
         run(&mut sh, "cat /dev/zero | sh -c 'exit 3'");
         assert_eq!(sh.status(), 3);
         let (_, out, _) = run(&mut sh, "yes | sh -c 'read line; echo $line' | cat");
@@ -691,9 +715,15 @@ mod tests {
         // 2> and 2>&1 on a builtin.
         let (_, out, err) = run(&mut sh, &format!("ls /nope 2> {}", f("err")));
         assert_eq!((out.as_str(), err.as_str(), sh.status()), ("", "", 1));
-        assert_eq!(std::fs::read_to_string(f("err")).unwrap(), "ls: /nope: No such file or directory\n");
+        assert_eq!(
+            std::fs::read_to_string(f("err")).unwrap(),
+            "ls: /nope: No such file or directory\n"
+        );
         let (_, out, err) = run(&mut sh, "ls /nope 2>&1");
-        assert_eq!((out.as_str(), err.as_str()), ("ls: /nope: No such file or directory\n", ""));
+        assert_eq!(
+            (out.as_str(), err.as_str()),
+            ("ls: /nope: No such file or directory\n", "")
+        );
         let (_, out, err) = run(&mut sh, "echo to-err >&2");
         assert_eq!((out.as_str(), err.as_str()), ("", "to-err\n"));
         // Order matters: `2>&1 > f` sends errors where stdout was.
@@ -705,13 +735,19 @@ mod tests {
         assert_eq!(std::fs::read_to_string(f("both")).unwrap(), "out\nerr\n");
         let line = format!("sh -c 'cat; echo done' < {} > {}", f("a"), f("copy"));
         run(&mut sh, &line);
-        assert_eq!(std::fs::read_to_string(f("copy")).unwrap(), "hi\nmore\ndone\n");
+        assert_eq!(
+            std::fs::read_to_string(f("copy")).unwrap(),
+            "hi\nmore\ndone\n"
+        );
         // A redirection alone creates the file.
         run(&mut sh, &format!("> {}", f("empty")));
         assert_eq!(std::fs::read(f("empty")).unwrap(), b"");
         // A program that is not found says so where stderr goes.
         run(&mut sh, &format!("no-such-penguin 2> {}", f("nf")));
-        assert_eq!(std::fs::read_to_string(f("nf")).unwrap(), "no-such-penguin: command not found\n");
+        assert_eq!(
+            std::fs::read_to_string(f("nf")).unwrap(),
+            "no-such-penguin: command not found\n"
+        );
     }
 
     #[test]
@@ -754,7 +790,11 @@ mod tests {
         run(&mut sh, &format!("X=once {show}"));
         assert_eq!(std::fs::read_to_string(f("seen")).unwrap(), "[once]\n");
         assert_eq!(run(&mut sh, "echo $X").1, "a\n");
-        assert!(run(&mut sh, "PENGUIN_ONCE=1 env").1.contains("\nPENGUIN_ONCE=1\n"));
+        assert!(
+            run(&mut sh, "PENGUIN_ONCE=1 env")
+                .1
+                .contains("\nPENGUIN_ONCE=1\n")
+        );
         assert!(!run(&mut sh, "env").1.contains("PENGUIN_ONCE"));
         run(&mut sh, &format!("unset X; {show}"));
         assert_eq!(std::fs::read_to_string(f("seen")).unwrap(), "[]\n");
@@ -772,10 +812,19 @@ mod tests {
         }
         let mut sh = Shell::new();
         let base = dir.path().to_str().unwrap();
-        let (_, out, _) = run(&mut sh, &format!("echo {base}/*.md {base}/*.none '{base}/*.md'"));
-        assert_eq!(out, format!("{base}/a.md {base}/b.md {base}/*.none {base}/*.md\n"));
+        let (_, out, _) = run(
+            &mut sh,
+            &format!("echo {base}/*.md {base}/*.none '{base}/*.md'"),
+        );
+        assert_eq!(
+            out,
+            format!("{base}/a.md {base}/b.md {base}/*.none {base}/*.md\n")
+        );
         sh.vars().set("HOME", "/home/tux");
-        assert_eq!(run(&mut sh, "echo ~ ~/x \\~").1, "/home/tux /home/tux/x ~\n");
+        assert_eq!(
+            run(&mut sh, "echo ~ ~/x \\~").1,
+            "/home/tux /home/tux/x ~\n"
+        );
     }
 
     #[test]
@@ -792,7 +841,10 @@ mod tests {
         ] {
             let (flow, out, err) = run(&mut sh, line);
             assert_eq!((flow, out.as_str()), (Flow::Continue, ""), "{line}");
-            assert_eq!(err, format!("penguinshell: {what} is not supported (type help)\n"));
+            assert_eq!(
+                err,
+                format!("penguinshell: {what} is not supported (type help)\n")
+            );
             assert_eq!(sh.status(), SYNTAX_ERROR);
         }
     }
@@ -807,7 +859,10 @@ mod tests {
         assert_eq!(sh.status(), SYNTAX_ERROR);
         // Just under the limit, a bad word is echoed as a short prefix.
         let (_, _, err) = run(&mut sh, &"\0".repeat(MAX_LINE - 1));
-        assert_eq!(err, format!("{}...: argument holds a NUL byte\n", "?".repeat(64)));
+        assert_eq!(
+            err,
+            format!("{}...: argument holds a NUL byte\n", "?".repeat(64))
+        );
     }
 
     #[test]

@@ -219,7 +219,11 @@ fn pipes_redirections_and_lists() {
         ran(0, "ls: /nope: No such file or directory\n", "")
     );
     assert_eq!(
-        run(dir.path(), &["-c", "sh -c 'echo out; echo err >&2' 2>&1 >/dev/null | cat"], ""),
+        run(
+            dir.path(),
+            &["-c", "sh -c 'echo out; echo err >&2' 2>&1 >/dev/null | cat"],
+            ""
+        ),
         ran(0, "err\n", "")
     );
 }
@@ -229,7 +233,11 @@ fn variables_globs_and_builtins() {
     let dir = bundle();
     assert_eq!(run(dir.path(), &[], "X=1; echo $X\n"), ran(0, "1\n", ""));
     assert_eq!(
-        run(dir.path(), &[], "X=1\nsh -c 'echo [$X]'\nexport X\nsh -c 'echo [$X]'\n"),
+        run(
+            dir.path(),
+            &[],
+            "X=1\nsh -c 'echo [$X]'\nexport X\nsh -c 'echo [$X]'\n"
+        ),
         ran(0, "[]\n[1]\n", "")
     );
     for name in ["b.md", "a.md", "notes.txt"] {
@@ -274,7 +282,10 @@ fn unsupported_syntax_is_one_line_and_runs_nothing() {
 #[test]
 fn exit_and_end_of_input_use_the_last_status() {
     let dir = bundle();
-    assert_eq!(run(dir.path(), &[], "ls /nope 2>/dev/null\nexit\n").status, 1);
+    assert_eq!(
+        run(dir.path(), &[], "ls /nope 2>/dev/null\nexit\n").status,
+        1
+    );
     assert_eq!(run(dir.path(), &[], "ls /nope 2>/dev/null\n").status, 1);
     assert_eq!(run(dir.path(), &[], "false\ntrue\n").status, 0);
 }
@@ -329,7 +340,12 @@ fn a_huge_line_is_refused_with_bounded_memory_and_output() {
         text
     });
     let mut stderr = Vec::new();
-    child.stderr.take().unwrap().read_to_end(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut stderr)
+        .unwrap();
     writer.join().unwrap();
     let stdout = reader.join().unwrap();
     // wait4 reports the peak memory of this very child.
@@ -345,5 +361,9 @@ fn a_huge_line_is_refused_with_bounded_memory_and_output() {
     assert_eq!(stdout, b"after\n");
     assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
     // Max RSS in KiB: far below the 20 MB that keeping the line would take.
-    assert!(usage.ru_maxrss < 16 * 1024, "max RSS {} KiB", usage.ru_maxrss);
+    assert!(
+        usage.ru_maxrss < 16 * 1024,
+        "max RSS {} KiB",
+        usage.ru_maxrss
+    );
 }

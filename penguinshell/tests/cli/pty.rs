@@ -194,7 +194,14 @@ fn interactive_session_prompt_ls_completion_ctrl_c_ctrl_d() {
 #[test]
 fn ls_on_a_narrow_terminal_uses_columns_and_escapes_names() {
     let dir = tempfile::tempdir().unwrap();
-    for name in ["alpha", "bravo", "charlie", "delta", "echo", "fox\x1b[31mtrot"] {
+    for name in [
+        "alpha",
+        "bravo",
+        "charlie",
+        "delta",
+        "echo",
+        "fox\x1b[31mtrot",
+    ] {
         std::fs::write(dir.path().join(name), "").unwrap();
     }
     let mut sh = Session::start_with_width(dir.path(), 30);

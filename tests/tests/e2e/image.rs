@@ -255,6 +255,23 @@ fn default_outputs_load_and_import() {
         String::from_utf8_lossy(&ran.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&ran.stdout), SESSION_OUTPUT);
+    // The image has no /bin/cat: the shell's own `cat` shows the container's cgroup
+    // lines, `HIERARCHY:CONTROLLERS:/PATH` (`0::/` on cgroup v2).
+    let ran = run_with_stdin(
+        docker().args(["run", "--rm", "-i", "penguinshell:latest"]),
+        "cat /proc/self/cgroup\n",
+    );
+    let cgroup = String::from_utf8_lossy(&ran.stdout);
+    let shaped = |l: &str| {
+        l.split(':')
+            .next()
+            .is_some_and(|n| n.parse::<u32>().is_ok())
+            && l.contains(":/")
+    };
+    assert!(
+        ran.status.success() && cgroup.lines().count() > 0 && cgroup.lines().all(shaped),
+        "{cgroup}"
+    );
 
     let tag = format!("{}:latest", unique_name("penguin-import"));
     run_ok(
