@@ -1172,7 +1172,7 @@ mod tests {
         assert_eq!(out, b"evil?[2Jname?  ok\n");
         let mut out = Vec::new();
         ls(&args(&["-l", &d]), Some(80), &mut out, &mut err).unwrap();
-        assert!(!out.iter().any(|&b| b == 0x1b), "{out:?}");
+        assert!(!out.contains(&0x1b), "{out:?}");
         let (_, out, _) = run_ls(&[&d]);
         assert_eq!(out, "evil\x1b[2Jname\n ok\n");
     }
