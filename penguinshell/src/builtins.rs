@@ -113,9 +113,13 @@ pub fn error_message(e: &io::Error) -> String {
 /// `...`), each control character as `?`, so that a bad word of a megabyte, or
 /// one holding escape sequences, stays one short line.
 pub fn shown(text: &str) -> String {
-    let mut short: String = text.chars().take(64).map(printable).collect();
-    if text.chars().nth(64).is_some() {
-        short.push_str("...");
+    let mut short = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == 64 {
+            short.push_str("...");
+            break;
+        }
+        short.push(printable(c));
     }
     short
 }
@@ -522,31 +526,31 @@ penguinshell builtins:
   cd [DIR | -]             change directory (no DIR: $HOME; -: the previous one)
   echo [-n] [ARG...]       print the arguments (-n: no newline)
   env                      print the environment programs get
-  exit [N]                 leave with status N (default: the last status, as Ctrl-D)
-  export NAME[=VALUE]...   pass variables to programs (alone: list them)
-  false                    fail: status 1
-  help [ls]                this text; help ls: how ls lays out its output
+  exit [N]                 leave with status N (default, as Ctrl-D: the last status)
+  export NAME[=VALUE]...   pass variables to programs (alone: as env)
+  false                    status 1
+  help [ls]                this text; help ls: how ls writes names
   ls [-a] [-l] [PATH...]   list directory entries (-a: dot-names too, -l: long)
   pwd                      print the current directory
-  true                     succeed: status 0
-  type NAME...             say whether NAME is a builtin or which program runs
+  true                     status 0
+  type NAME...             say if NAME is a builtin or which program it runs
   unset NAME...            remove variables
-Any other command runs as a program found on PATH.
-Syntax: 'single' and \"double\" quotes, \\ escapes, $VAR ${VAR} $? ~, globs * ? [...],
-  a | b, a && b, a || b, ; and newlines, < > >> 2> 2>&1 >&2, NAME=value [CMD], # comments.
-Not supported (refused with a message): & jobs, $(...) and `...`, << here-documents,
-  ( ) subshells and functions, if for while until case { } !, field splitting.
+Other commands run as programs found on PATH.
+Syntax: 'quotes' \"quotes\" \\ $VAR ${VAR} $? ~ * ? [...] | && || ; < > >> 2> 2>&1 >&2
+  NAME=value [COMMAND], # comments.
+Not supported (refused): & jobs, $(...) `...`, << here-documents, ( ) subshells,
+  functions, if for while until case { } !, field splitting.
 ";
 
 /// The text `help ls` prints.
 pub const HELP_LS: &str = "\
 ls [-a] [-l] [PATH...]: list directory entries, sorted bytewise.
-  -a  show names starting with . too
-  -l  one entry a line: type and permissions, size, name, -> target of a link
-On a terminal, names are laid out in columns that fit its width (down, then
-across, as GNU ls does), and control characters in names are shown as ?.
-Otherwise (a pipe, a file), names are written as they are, on one line
-separated by single spaces: `ls /` prints `bin dev etc proc sys`.
+  -a  names starting with . too
+  -l  one entry a line: type and permissions, size, name, -> link target
+On a terminal: names in columns that fit its width (down, then across, as
+GNU ls), control characters shown as ?. Otherwise (a pipe, a file): names as
+they are, on one line separated by single spaces: `ls /` prints
+`bin dev etc proc sys`.
 ";
 
 /// `help [ls]`: the builtins and the syntax, in a few lines; or `ls` in detail.
@@ -1000,8 +1004,8 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(help(&args(&["ls"]), &mut out, &mut err).unwrap(), 0);
         let text = String::from_utf8(out).unwrap();
-        assert!(text.contains("On a terminal, names are laid out in columns"));
-        assert!(text.contains("`ls /` prints `bin dev etc proc sys`"));
+        assert!(text.contains("On a terminal: names in columns that fit its width"));
+        assert!(text.contains("`ls /` prints\n`bin dev etc proc sys`"));
         assert_eq!(
             help(&args(&["nope"]), &mut Vec::new(), &mut err).unwrap(),
             1

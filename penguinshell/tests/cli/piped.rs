@@ -308,7 +308,7 @@ fn ls_names_a_bad_option_as_typed_and_writes_names_raw_into_a_pipe() {
         "bin dev etc proc sys tab\there\n"
     );
     let help = run(dir.path(), &["-c", "help ls"], "").stdout;
-    assert!(help.contains("Otherwise (a pipe, a file), names are written as they are"));
+    assert!(help.contains("Otherwise (a pipe, a file): names as\nthey are"));
 }
 
 /// A 20 MB line of NUL bytes: refused in one short line, read without keeping it
