@@ -306,7 +306,7 @@ pub fn columns(names: &[Vec<u8>], width: usize) -> Vec<u8> {
     // Terminal names are printable: one column per character.
     let widths: Vec<usize> = names
         .iter()
-        .map(|n| String::from_utf8_lossy(n).chars().count())
+        .map(|n| n.iter().filter(|&&b| b & 0xc0 != 0x80).count())
         .collect();
     // The fewest rows whose columns fit the width (one column always does).
     let mut rows = 1;

@@ -169,7 +169,7 @@ impl Command {
         if self.words.is_empty() {
             if word.assign
                 && let Some(Part::Lit(s)) = word.parts.first_mut()
-                && let Some(eq) = s.find('=')
+                && let Some(eq) = position(s, b'=')
             {
                 let name = s[..eq].to_string();
                 s.replace_range(..=eq, "");
@@ -415,7 +415,7 @@ impl Lexer<'_> {
     /// After an opening `'`: everything up to the closing `'` is literal.
     fn single_quoted(&mut self, word: &mut Word) -> Result<(), ParseError> {
         let rest = &self.line[self.at..];
-        let end = rest.find('\'').ok_or(ParseError::UnterminatedSingleQuote)?;
+        let end = position(rest, b'\'').ok_or(ParseError::UnterminatedSingleQuote)?;
         push_str(word, &rest[..end]);
         self.at += end + 1;
         Ok(())
@@ -453,7 +453,7 @@ impl Lexer<'_> {
             Some(b'{') => {
                 self.at += 1;
                 let rest = &self.line[self.at..];
-                let end = rest.find('}').ok_or(ParseError::UnterminatedBrace)?;
+                let end = position(rest, b'}').ok_or(ParseError::UnterminatedBrace)?;
                 let name = &rest[..end];
                 self.at += end + 1;
                 if name == "?" {
@@ -466,7 +466,10 @@ impl Lexer<'_> {
             }
             Some(c) if is_name_start(char::from(c)) => {
                 let rest = &self.line[self.at..];
-                let len = rest.find(|c| !is_name_char(c)).unwrap_or(rest.len());
+                let len = rest
+                    .bytes()
+                    .position(|b| !is_name_char(char::from(b)))
+                    .unwrap_or(rest.len());
                 word.parts.push(Part::Var(rest[..len].to_string()));
                 self.at += len;
             }
@@ -474,6 +477,11 @@ impl Lexer<'_> {
         }
         Ok(())
     }
+}
+
+/// Where the ASCII byte `b` first occurs in `s`.
+fn position(s: &str, b: u8) -> Option<usize> {
+    s.bytes().position(|c| c == b)
 }
 
 /// Appends literal text to `word`, merging with a literal before it.

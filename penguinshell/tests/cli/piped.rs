@@ -318,7 +318,10 @@ fn a_huge_line_is_refused_with_bounded_memory_and_output() {
     use std::io::{Read, Write};
     use std::process::{Command, Stdio};
     let dir = bundle();
-    #[allow(clippy::zombie_processes, reason = "reaped by wait4 below, for its rusage")]
+    #[allow(
+        clippy::zombie_processes,
+        reason = "reaped by wait4 below, for its rusage"
+    )]
     let mut child = Command::new(super::SHELL)
         .current_dir(dir.path())
         .stdin(Stdio::piped())
