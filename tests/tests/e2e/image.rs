@@ -212,7 +212,8 @@ fn pushed_image_is_interactive_on_a_terminal() {
     // tmux drops the blank after the prompt from its capture
     wait_for(&|s| s.contains("🐧"), "the prompt");
     run_ok(Command::new(&tmux).args(["send-keys", "-t", &session, "ls /", "Enter"]));
-    wait_for(&|s| s.contains("bin dev etc proc sys"), "ls / output");
+    // On a terminal, `ls` lays names out in columns, two spaces apart.
+    wait_for(&|s| s.contains("bin  dev  etc  proc  sys"), "ls / output");
     run_ok(Command::new(&tmux).args(["send-keys", "-t", &session, "exit", "Enter"]));
     let deadline = Instant::now() + Duration::from_secs(60);
     while !status_file.exists() && Instant::now() < deadline {
