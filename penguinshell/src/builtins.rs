@@ -695,9 +695,12 @@ pub fn find_program(name: &str, vars: &Vars) -> Option<String> {
         return executable(name).then(|| name.to_string());
     }
     let path = vars.get("PATH").unwrap_or_default();
-    path.split(':')
-        .map(|dir| format!("{}/{name}", if dir.is_empty() { "." } else { dir }))
-        .find(|candidate| executable(candidate))
+    path.split(':').find_map(|dir| {
+        let mut candidate = String::from(if dir.is_empty() { "." } else { dir });
+        candidate.push('/');
+        candidate.push_str(name);
+        executable(&candidate).then_some(candidate)
+    })
 }
 
 /// `type NAME...`: whether each name is a builtin or which program it runs;

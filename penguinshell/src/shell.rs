@@ -521,17 +521,14 @@ fn report_start_error(name: &str, e: &io::Error, err: &mut dyn Write) -> i32 {
     status
 }
 
-/// The width of the terminal on stdout: its size, else `$COLUMNS`, else 80.
+/// The width of the terminal on stdout, or 80 when it does not say.
 fn terminal_width() -> usize {
     // SAFETY: TIOCGWINSZ fills one winsize struct.
     let mut size: libc::winsize = unsafe { std::mem::zeroed() };
-    if unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut size) } == 0 && size.ws_col > 0 {
-        return usize::from(size.ws_col);
+    match unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut size) } {
+        0 if size.ws_col > 0 => usize::from(size.ws_col),
+        _ => 80,
     }
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(80)
 }
 
 /// Reads one line from `input` into `buf`, newline included, keeping at most
