@@ -288,6 +288,11 @@ impl Shell {
                         err,
                         &format_args!("cannot make a pipe: {}", builtins::error_message(&e)),
                     );
+                    // Let the commands already started see their end, and wait for them.
+                    drop(input);
+                    for pid in started {
+                        let _ = spawn::wait(pid);
+                    }
                     self.status = 1;
                     return Flow::Continue;
                 }
