@@ -568,7 +568,8 @@ pub fn help(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> io::Re
 }
 
 /// `cat [FILE...]`: copies each file, or the input for `-` or no file, to `out`.
-/// A file that cannot be read is reported and skipped; the status is then 1.
+/// A file that cannot be read is reported and skipped; the status is then 1. An
+/// interrupted read (Ctrl-C) stops it with status 130.
 pub fn cat(
     args: &[String],
     input: Fd,
@@ -606,7 +607,8 @@ pub fn cat(
             match fd.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => out.write_all(&buf[..n])?,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Ctrl-C on a terminal the shell reads (see the binary's REPL).
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(130),
                 Err(e) => {
                     report(err, "cat", name.as_ref(), &e);
                     status = 1;

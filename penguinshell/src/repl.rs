@@ -64,12 +64,17 @@ pub fn run(shell: &mut Shell) -> i32 {
 /// While a program runs in the foreground, Ctrl-C sends SIGINT to it *and* to
 /// the shell. A handler that does nothing keeps the shell alive; unlike an
 /// ignored signal, a handled one is reset to its default in the programs we start.
+/// Without `SA_RESTART`, a builtin reading the terminal (`cat`) sees its read
+/// interrupted, and stops.
 fn keep_running_on_ctrl_c() {
     extern "C" fn do_nothing(_: libc::c_int) {}
     let handler: extern "C" fn(libc::c_int) = do_nothing;
-    // SAFETY: the handler touches nothing, so it is async-signal-safe.
+    // SAFETY: the handler touches nothing, so it is async-signal-safe; the
+    // sigaction struct is fully initialised (zeroed: no flags, empty mask).
     unsafe {
-        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler as libc::sighandler_t;
+        libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
     }
 }
 

@@ -8,6 +8,7 @@ use nix::pty::{Winsize, openpty};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -48,7 +49,18 @@ impl Session {
         for fd in [pty.master.as_fd(), pty.slave.as_fd()] {
             fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).expect("set close-on-exec");
         }
-        let child = Command::new(SHELL)
+        let mut command = Command::new(SHELL);
+        // SAFETY: setsid and ioctl are async-signal-safe. The terminal becomes the
+        // shell's controlling terminal, as under `docker run -it`: Ctrl-C in
+        // canonical mode is then a SIGINT to its foreground process group.
+        unsafe {
+            command.pre_exec(|| {
+                libc::setsid();
+                libc::ioctl(0, libc::TIOCSCTTY, 0);
+                Ok(())
+            });
+        }
+        let child = command
             .current_dir(cwd)
             .env("TERM", "xterm")
             .env("PENGUIN", "waddle")
@@ -102,6 +114,21 @@ impl Session {
                     String::from_utf8_lossy(&self.seen)
                 ),
             }
+        }
+    }
+
+    /// Waits until the line editor has handed the terminal back (canonical mode,
+    /// as a program reading it gets it); keys typed before would be its type-ahead.
+    fn wait_for_cooked_mode(&self) {
+        use nix::sys::termios::{LocalFlags, tcgetattr};
+        let deadline = Instant::now() + TIMEOUT;
+        while !tcgetattr(&self.master)
+            .expect("tcgetattr")
+            .local_flags
+            .contains(LocalFlags::ICANON)
+        {
+            assert!(Instant::now() < deadline, "the terminal stayed in raw mode");
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -162,6 +189,17 @@ fn interactive_session_prompt_ls_completion_ctrl_c_ctrl_d() {
     // Ctrl-C abandons the line and keeps the shell; $? is then 130.
     sh.send("echo abandoned");
     sh.expect("abandoned");
+    sh.send("\x03");
+    sh.expect(PROMPT);
+    sh.send("echo status=$?\r");
+    sh.expect("status=130\r\n");
+    sh.expect(PROMPT);
+
+    // Ctrl-C also stops `cat` reading the terminal, which runs inside the shell.
+    sh.send("cat\r");
+    sh.wait_for_cooked_mode();
+    sh.send("typed\r");
+    sh.expect("typed\r\n");
     sh.send("\x03");
     sh.expect(PROMPT);
     sh.send("echo status=$?\r");
