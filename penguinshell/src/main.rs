@@ -6,8 +6,9 @@
 
 mod repl;
 
-use penguinshell::shell::{Flow, Shell};
-use std::io::{self, BufRead, IsTerminal};
+use penguinshell::shell::{self, Flow, Shell};
+use penguinshell::spawn::Fd;
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 const USAGE: &str = "\
@@ -19,8 +20,10 @@ A tiny shell with the prompt 🐧, built to live alone in a container image.
   -h, --help     print this help
   --version      print the version
 
-On a terminal it reads commands interactively (Tab completes, Ctrl-D exits);
-otherwise it reads them line by line from stdin. Type `help` for the builtins.
+On a terminal it reads commands interactively (Tab completes; Ctrl-D, like
+`exit`, ends with the last command's status); otherwise it reads them line by
+line from stdin (at most 1 MiB a line) and ends with the last status.
+Type `help` for the builtins and the syntax.
 ";
 
 /// What the command line asks for.
@@ -61,22 +64,24 @@ fn main() -> ExitCode {
     let mode = match parse_args(args) {
         Ok(mode) => mode,
         Err(message) => {
-            eprintln!("penguinshell: {message} (try penguinshell --help)");
+            let _ = writeln!(Fd(2), "penguinshell: {message} (try penguinshell --help)");
             return ExitCode::from(2);
         }
     };
     let mut shell = Shell::new();
+    shell.set_terminal(io::stdout().is_terminal());
     let status = match mode {
         Mode::Help => {
-            print!("{USAGE}");
+            let _ = Fd(1).write_all(USAGE.as_bytes());
             0
         }
         Mode::Version => {
-            println!("penguinshell {}", env!("CARGO_PKG_VERSION"));
+            let version = concat!("penguinshell ", env!("CARGO_PKG_VERSION"), "\n");
+            let _ = Fd(1).write_all(version.as_bytes());
             0
         }
         Mode::Command(line) => {
-            let flow = shell.run_line(&line, &mut io::stdout().lock(), &mut io::stderr());
+            let flow = shell.run_line(&line, &mut Fd(1), &mut Fd(2));
             match flow {
                 Flow::Exit(status) => status,
                 Flow::Continue => shell.status(),
@@ -89,17 +94,18 @@ fn main() -> ExitCode {
 }
 
 /// Runs every line of `input` until its end or `exit`; returns the exit status.
+/// A line longer than 1 MiB is read to its end without being kept, and refused.
 fn run_lines(shell: &mut Shell, mut input: impl BufRead) -> i32 {
-    let mut out = io::stdout().lock();
-    let mut err = io::stderr();
+    // Unbuffered: builtins write each output whole, and programs share descriptor 1.
+    let (mut out, mut err) = (Fd(1), Fd(2));
     let mut buf = Vec::new();
     loop {
         buf.clear();
-        match input.read_until(b'\n', &mut buf) {
+        match shell::read_line(&mut input, &mut buf) {
             Ok(0) => return shell.status(),
             Ok(_) => {}
             Err(e) => {
-                eprintln!("penguinshell: cannot read stdin: {e}");
+                let _ = writeln!(err, "penguinshell: cannot read stdin: {e}");
                 return 1;
             }
         }
@@ -140,5 +146,8 @@ mod tests {
         assert_eq!(run_lines(&mut shell, input), 1);
         let input: &[u8] = b"exit 7\necho never\n";
         assert_eq!(run_lines(&mut shell, input), 7);
+        let mut shell = Shell::new();
+        let input: &[u8] = b"false\nexit\n";
+        assert_eq!(run_lines(&mut shell, input), 1);
     }
 }

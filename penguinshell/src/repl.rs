@@ -4,6 +4,7 @@
 
 use penguinshell::builtins;
 use penguinshell::shell::{Flow, Shell};
+use penguinshell::spawn::Fd;
 use rustyline::completion::{Completer, FilenameCompleter, Pair};
 use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
@@ -11,7 +12,7 @@ use rustyline::hint::Hinter;
 use rustyline::history::DefaultHistory;
 use rustyline::validate::Validator;
 use rustyline::{CompletionType, Config, Context, Editor, Helper};
-use std::io::{self, Write};
+use std::io::Write;
 
 /// The prompt, as in the article.
 pub const PROMPT: &str = "🐧 ";
@@ -19,7 +20,8 @@ pub const PROMPT: &str = "🐧 ";
 /// Status after Ctrl-C abandons a line, as in other shells (128 + SIGINT).
 const INTERRUPTED: i32 = 130;
 
-/// Runs the REPL until `exit` or Ctrl-D on an empty line; returns the exit status.
+/// Runs the REPL until `exit` or Ctrl-D on an empty line; returns the exit status:
+/// `exit`'s, or for Ctrl-D the last command's, as `exit` without a number.
 pub fn run(shell: &mut Shell) -> i32 {
     keep_running_on_ctrl_c();
     let config = Config::builder()
@@ -30,18 +32,17 @@ pub fn run(shell: &mut Shell) -> i32 {
     let mut editor: Editor<ShellHelper, DefaultHistory> = match Editor::with_config(config) {
         Ok(editor) => editor,
         Err(e) => {
-            eprintln!("penguinshell: cannot set up the terminal: {e}");
+            let _ = writeln!(Fd(2), "penguinshell: cannot set up the terminal: {e}");
             return 1;
         }
     };
     editor.set_helper(Some(ShellHelper {
         files: FilenameCompleter::new(),
     }));
-    let mut err = io::stderr();
+    let (mut out, mut err) = (Fd(1), Fd(2));
     loop {
         match editor.readline(PROMPT) {
             Ok(line) => {
-                let mut out = io::stdout().lock();
                 if let Flow::Exit(status) = shell.run_line(&line, &mut out, &mut err) {
                     return status;
                 }
@@ -49,12 +50,11 @@ pub fn run(shell: &mut Shell) -> i32 {
             Err(ReadlineError::Interrupted) => shell.set_status(INTERRUPTED),
             Err(ReadlineError::Eof) => {
                 // Leave the terminal's own prompt on a fresh line.
-                let mut out = io::stdout();
-                let _ = out.write_all(b"\n").and_then(|()| out.flush());
-                return 0;
+                let _ = out.write_all(b"\n");
+                return shell.status();
             }
             Err(e) => {
-                eprintln!("penguinshell: cannot read the line: {e}");
+                let _ = writeln!(err, "penguinshell: cannot read the line: {e}");
                 return 1;
             }
         }
@@ -64,12 +64,17 @@ pub fn run(shell: &mut Shell) -> i32 {
 /// While a program runs in the foreground, Ctrl-C sends SIGINT to it *and* to
 /// the shell. A handler that does nothing keeps the shell alive; unlike an
 /// ignored signal, a handled one is reset to its default in the programs we start.
+/// Without `SA_RESTART`, a builtin reading the terminal (`cat`) sees its read
+/// interrupted, and stops.
 fn keep_running_on_ctrl_c() {
     extern "C" fn do_nothing(_: libc::c_int) {}
     let handler: extern "C" fn(libc::c_int) = do_nothing;
-    // SAFETY: the handler touches nothing, so it is async-signal-safe.
+    // SAFETY: the handler touches nothing, so it is async-signal-safe; the
+    // sigaction struct is fully initialised (zeroed: no flags, empty mask).
     unsafe {
-        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler as libc::sighandler_t;
+        libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
     }
 }
 
@@ -81,7 +86,7 @@ struct ShellHelper {
 impl Completer for ShellHelper {
     type Candidate = Pair;
 
-    /// In command position (start of line or after `;`), builtin names; when no
+    /// In command position (start of line, after `;`, `|`, `&&`, `||`), builtin names; when no
     /// builtin matches, or the word holds a `/`, or elsewhere, paths.
     fn complete(
         &self,
@@ -100,10 +105,10 @@ impl Completer for ShellHelper {
 /// some builtin starts with it: `(start of the word, candidates)`.
 fn complete_command_name(line: &str, pos: usize) -> Option<(usize, Vec<Pair>)> {
     let head = &line[..pos];
-    let start = head.rfind([' ', '\t', ';']).map_or(0, |i| i + 1);
+    let start = head.rfind([' ', '\t', ';', '|', '&']).map_or(0, |i| i + 1);
     let word = &head[start..];
     let before = head[..start].trim_end_matches([' ', '\t']);
-    if !(before.is_empty() || before.ends_with(';')) || word.contains('/') {
+    if !(before.is_empty() || before.ends_with([';', '|', '&'])) || word.contains('/') {
         return None;
     }
     let names: Vec<Pair> = builtins::names_starting_with(word)
@@ -136,9 +141,18 @@ mod tests {
 
     #[test]
     fn command_position_completes_builtins() {
-        assert_eq!(names("e"), Some((0, vec!["echo ".into(), "exit ".into()])));
+        assert_eq!(names("ec"), Some((0, vec!["echo ".into()])));
+        assert_eq!(
+            names("ex"),
+            Some((0, vec!["exit ".into(), "export ".into()]))
+        );
         assert_eq!(names("  pw"), Some((2, vec!["pwd ".into()])));
-        assert_eq!(names("ls; c"), Some((4, vec!["cd ".into()])));
+        assert_eq!(names("ls; c"), Some((4, vec!["cat ".into(), "cd ".into()])));
+        assert_eq!(names("ls | ca"), Some((5, vec!["cat ".into()])));
+        assert_eq!(
+            names("false || t"),
+            Some((9, vec!["true ".into(), "type ".into()]))
+        );
     }
 
     #[test]

@@ -202,3 +202,172 @@ fn a_vanished_reader_ends_the_shell() {
     let status = child.wait().unwrap();
     assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?}");
 }
+
+#[test]
+fn pipes_redirections_and_lists() {
+    let dir = bundle();
+    assert_eq!(
+        run(dir.path(), &[], "echo hi > f; cat < f | cat\n"),
+        ran(0, "hi\n", "")
+    );
+    assert_eq!(
+        run(dir.path(), &[], "ls /nope || echo fallback\n"),
+        ran(0, "fallback\n", "ls: /nope: No such file or directory\n")
+    );
+    assert_eq!(
+        run(dir.path(), &[], "ls /nope 2>&1 | cat > log && cat log\n"),
+        ran(0, "ls: /nope: No such file or directory\n", "")
+    );
+    assert_eq!(
+        run(
+            dir.path(),
+            &["-c", "sh -c 'echo out; echo err >&2' 2>&1 >/dev/null | cat"],
+            ""
+        ),
+        ran(0, "err\n", "")
+    );
+}
+
+#[test]
+fn variables_globs_and_builtins() {
+    let dir = bundle();
+    assert_eq!(run(dir.path(), &[], "X=1; echo $X\n"), ran(0, "1\n", ""));
+    assert_eq!(
+        run(
+            dir.path(),
+            &[],
+            "X=1\nsh -c 'echo [$X]'\nexport X\nsh -c 'echo [$X]'\n"
+        ),
+        ran(0, "[]\n[1]\n", "")
+    );
+    for name in ["b.md", "a.md", "notes.txt"] {
+        std::fs::write(dir.path().join(name), "").unwrap();
+    }
+    assert_eq!(
+        run(dir.path(), &[], "echo *.md; echo *.none; echo '*.md'\n"),
+        ran(0, "a.md b.md\n*.none\n*.md\n", "")
+    );
+    assert_eq!(
+        run(dir.path(), &[], "type cat ls; true && false; echo $?\n"),
+        ran(0, "cat is a shell builtin\nls is a shell builtin\n1\n", "")
+    );
+    std::fs::write(dir.path().join("etc/hostname"), "penguin\n").unwrap();
+    assert_eq!(
+        run(dir.path(), &[], "cat etc/hostname /nope\n"),
+        ran(1, "penguin\n", "cat: /nope: No such file or directory\n")
+    );
+}
+
+#[test]
+fn unsupported_syntax_is_one_line_and_runs_nothing() {
+    let dir = bundle();
+    assert_eq!(
+        run(dir.path(), &[], "echo a; sleep 5 &\necho $?\n"),
+        ran(
+            0,
+            "2\n",
+            "penguinshell: `&` (background jobs) is not supported (type help)\n"
+        )
+    );
+    assert_eq!(
+        run(dir.path(), &["-c", "echo $(ls)"], ""),
+        ran(
+            2,
+            "",
+            "penguinshell: `$(...)` (command substitution) is not supported (type help)\n"
+        )
+    );
+}
+
+#[test]
+fn exit_and_end_of_input_use_the_last_status() {
+    let dir = bundle();
+    assert_eq!(
+        run(dir.path(), &[], "ls /nope 2>/dev/null\nexit\n").status,
+        1
+    );
+    assert_eq!(run(dir.path(), &[], "ls /nope 2>/dev/null\n").status, 1);
+    assert_eq!(run(dir.path(), &[], "false\ntrue\n").status, 0);
+}
+
+#[test]
+fn ls_names_a_bad_option_as_typed_and_writes_names_raw_into_a_pipe() {
+    let dir = bundle();
+    assert_eq!(
+        run(dir.path(), &["-c", "ls --all"], ""),
+        ran(
+            2,
+            "",
+            "ls: --all: unknown option (usage: ls [-a] [-l] [PATH...])\n"
+        )
+    );
+    // Not a terminal: names as they are, as `help ls` documents.
+    std::fs::write(dir.path().join("tab\there"), "").unwrap();
+    assert_eq!(
+        run(dir.path(), &["-c", "ls"], "").stdout,
+        "bin dev etc proc sys tab\there\n"
+    );
+    let help = run(dir.path(), &["-c", "help ls"], "").stdout;
+    assert!(help.contains("Otherwise (a pipe, a file): names as\nthey are"));
+}
+
+/// A 20 MB line of NUL bytes: refused in one short line, read without keeping it
+/// (bounded memory), and the shell carries on with the next line.
+#[test]
+fn a_huge_line_is_refused_with_bounded_memory_and_output() {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    let dir = bundle();
+    #[allow(
+        clippy::zombie_processes,
+        reason = "reaped by wait4 below, for its rusage"
+    )]
+    let mut child = Command::new(super::SHELL)
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..20 {
+            stdin.write_all(&zeros).unwrap();
+        }
+        stdin.write_all(b"\necho after\n").unwrap();
+    });
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        stdout.read_to_end(&mut text).unwrap();
+        text
+    });
+    let mut stderr = Vec::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut stderr)
+        .unwrap();
+    writer.join().unwrap();
+    let stdout = reader.join().unwrap();
+    // wait4 reports the peak memory of this very child.
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it and the status.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+    assert_eq!(
+        String::from_utf8(stderr).unwrap(),
+        "penguinshell: line too long (the limit is 1 MiB)\n"
+    );
+    assert_eq!(stdout, b"after\n");
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    // Max RSS in KiB: far below the 20 MB that keeping the line would take.
+    assert!(
+        usage.ru_maxrss < 16 * 1024,
+        "max RSS {} KiB",
+        usage.ru_maxrss
+    );
+}

@@ -8,6 +8,7 @@ use nix::pty::{Winsize, openpty};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -27,9 +28,14 @@ struct Session {
 
 impl Session {
     fn start(cwd: &Path) -> Session {
+        Session::start_with_width(cwd, 100)
+    }
+
+    /// Starts the shell on a terminal `cols` columns wide.
+    fn start_with_width(cwd: &Path, cols: u16) -> Session {
         let size = Winsize {
             ws_row: 24,
-            ws_col: 100,
+            ws_col: cols,
             ws_xpixel: 0,
             ws_ypixel: 0,
         };
@@ -43,7 +49,18 @@ impl Session {
         for fd in [pty.master.as_fd(), pty.slave.as_fd()] {
             fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).expect("set close-on-exec");
         }
-        let child = Command::new(SHELL)
+        let mut command = Command::new(SHELL);
+        // SAFETY: setsid and ioctl are async-signal-safe. The terminal becomes the
+        // shell's controlling terminal, as under `docker run -it`: Ctrl-C in
+        // canonical mode is then a SIGINT to its foreground process group.
+        unsafe {
+            command.pre_exec(|| {
+                libc::setsid();
+                libc::ioctl(0, libc::TIOCSCTTY, 0);
+                Ok(())
+            });
+        }
+        let child = command
             .current_dir(cwd)
             .env("TERM", "xterm")
             .env("PENGUIN", "waddle")
@@ -100,6 +117,21 @@ impl Session {
         }
     }
 
+    /// Waits until the line editor has handed the terminal back (canonical mode,
+    /// as a program reading it gets it); keys typed before would be its type-ahead.
+    fn wait_for_cooked_mode(&self) {
+        use nix::sys::termios::{LocalFlags, tcgetattr};
+        let deadline = Instant::now() + TIMEOUT;
+        while !tcgetattr(&self.master)
+            .expect("tcgetattr")
+            .local_flags
+            .contains(LocalFlags::ICANON)
+        {
+            assert!(Instant::now() < deadline, "the terminal stayed in raw mode");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Types `keys`.
     fn send(&mut self, keys: &str) {
         self.master.write_all(keys.as_bytes()).unwrap();
@@ -134,10 +166,10 @@ fn interactive_session_prompt_ls_completion_ctrl_c_ctrl_d() {
     std::fs::write(dir.path().join("etc").join("penguin-notes.txt"), "").unwrap();
     let mut sh = Session::start(dir.path());
 
-    // The prompt, then `ls` in the bundle.
+    // The prompt, then `ls` in the bundle: in columns, as on any terminal.
     sh.expect(PROMPT);
     sh.send("ls\r");
-    sh.expect("bin dev etc proc sys\r\n");
+    sh.expect("bin  dev  etc  proc  sys\r\n");
     sh.expect(PROMPT);
 
     // Tab completes a path: `etc/peng` becomes `etc/penguin-notes.txt`.
@@ -163,6 +195,17 @@ fn interactive_session_prompt_ls_completion_ctrl_c_ctrl_d() {
     sh.expect("status=130\r\n");
     sh.expect(PROMPT);
 
+    // Ctrl-C also stops `cat` reading the terminal, which runs inside the shell.
+    sh.send("cat\r");
+    sh.wait_for_cooked_mode();
+    sh.send("typed\r");
+    sh.expect("typed\r\n");
+    sh.send("\x03");
+    sh.expect(PROMPT);
+    sh.send("echo status=$?\r");
+    sh.expect("status=130\r\n");
+    sh.expect(PROMPT);
+
     // Up arrow recalls the session's history.
     sh.send("\x1b[A");
     sh.expect("echo status=$?");
@@ -181,9 +224,40 @@ fn interactive_session_prompt_ls_completion_ctrl_c_ctrl_d() {
     sh.expect("ls: /nope: No such file or directory\r\n");
     sh.expect(PROMPT);
 
-    // Ctrl-D on an empty line exits with status 0, even after a failure.
+    // Ctrl-D on an empty line exits with the last status, as `exit` does.
     sh.send("\x04");
-    assert_eq!(sh.expect_exit(), 0);
+    assert_eq!(sh.expect_exit(), 1);
+}
+
+#[test]
+fn ls_on_a_narrow_terminal_uses_columns_and_escapes_names() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "alpha",
+        "bravo",
+        "charlie",
+        "delta",
+        "echo",
+        "fox\x1b[31mtrot",
+    ] {
+        std::fs::write(dir.path().join(name), "").unwrap();
+    }
+    let mut sh = Session::start_with_width(dir.path(), 30);
+    sh.expect(PROMPT);
+    sh.send("ls\r");
+    // Down then across, each column as wide as its widest name plus two spaces;
+    // the escape character shows as `?`.
+    sh.expect("alpha  charlie  echo\r\n");
+    sh.expect("bravo  delta    fox?[31mtrot\r\n");
+    sh.expect(PROMPT);
+    // Into a pipe, the same names stay on one line, as they are.
+    sh.send("ls | cat\r");
+    sh.expect("alpha bravo charlie delta echo fox\x1b[31mtrot\r\n");
+    sh.expect(PROMPT);
+    sh.send("false\r");
+    sh.expect(PROMPT);
+    sh.send("exit\r");
+    assert_eq!(sh.expect_exit(), 1);
 }
 
 #[test]

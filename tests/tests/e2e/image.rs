@@ -212,7 +212,8 @@ fn pushed_image_is_interactive_on_a_terminal() {
     // tmux drops the blank after the prompt from its capture
     wait_for(&|s| s.contains("🐧"), "the prompt");
     run_ok(Command::new(&tmux).args(["send-keys", "-t", &session, "ls /", "Enter"]));
-    wait_for(&|s| s.contains("bin dev etc proc sys"), "ls / output");
+    // On a terminal, `ls` lays names out in columns, two spaces apart.
+    wait_for(&|s| s.contains("bin  dev  etc  proc  sys"), "ls / output");
     run_ok(Command::new(&tmux).args(["send-keys", "-t", &session, "exit", "Enter"]));
     let deadline = Instant::now() + Duration::from_secs(60);
     while !status_file.exists() && Instant::now() < deadline {
@@ -255,6 +256,23 @@ fn default_outputs_load_and_import() {
         String::from_utf8_lossy(&ran.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&ran.stdout), SESSION_OUTPUT);
+    // The image has no /bin/cat: the shell's own `cat` shows the container's cgroup
+    // lines, `HIERARCHY:CONTROLLERS:/PATH` (`0::/` on cgroup v2).
+    let ran = run_with_stdin(
+        docker().args(["run", "--rm", "-i", "penguinshell:latest"]),
+        "cat /proc/self/cgroup\n",
+    );
+    let cgroup = String::from_utf8_lossy(&ran.stdout);
+    let shaped = |l: &str| {
+        l.split(':')
+            .next()
+            .is_some_and(|n| n.parse::<u32>().is_ok())
+            && l.contains(":/")
+    };
+    assert!(
+        ran.status.success() && cgroup.lines().count() > 0 && cgroup.lines().all(shaped),
+        "{cgroup}"
+    );
 
     let tag = format!("{}:latest", unique_name("penguin-import"));
     run_ok(
