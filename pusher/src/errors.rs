@@ -171,13 +171,15 @@ impl Error {
         let message = match entries.first() {
             Some(e) if !e.message.is_empty() => escape_remote(&e.message),
             Some(e) => escape_remote(&e.code.to_lowercase().replace('_', " ")),
-            None if status == 405 => format!(
-                "{doing}: the registry does not allow this method (a read-only mirror?)"
-            ),
+            None if status == 405 => {
+                format!("{doing}: the registry does not allow this method (a read-only mirror?)")
+            }
             None => format!("{doing} failed"),
         };
         let message = if status == 405 && !entries.is_empty() {
-            format!("{doing}: the registry does not allow this method (a read-only mirror?): {message}")
+            format!(
+                "{doing}: the registry does not allow this method (a read-only mirror?): {message}"
+            )
         } else {
             message
         };

@@ -39,3 +39,10 @@ pub mod upload;
 
 pub use errors::{Error, Result};
 pub use reference::Reference;
+
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod protocol_tests;
+#[cfg(test)]
+mod test_server;

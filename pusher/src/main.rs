@@ -195,8 +195,7 @@ mod signals {
         };
         for e in entries.flatten() {
             let ours = e.file_name().to_string_lossy().starts_with(".packer-")
-                && e
-                    .metadata()
+                && e.metadata()
                     .and_then(|m| m.modified())
                     .is_ok_and(|t| t >= since);
             if ours {

@@ -222,18 +222,24 @@ fn get_blob_once(
         }
         packer::Error::DigestMismatch {
             expected, actual, ..
-        } => (Error::DigestMismatch {
-            op: client.op,
-            reference: client.reference.to_string(),
-            what: format!("blob {}", desc.digest()),
-            expected,
-            got: actual,
-        }, false),
-        other => (Error::Protocol {
-            op: client.op,
-            reference: client.reference.to_string(),
-            message: format!("blob {}: {other}", desc.digest()),
-        }, false),
+        } => (
+            Error::DigestMismatch {
+                op: client.op,
+                reference: client.reference.to_string(),
+                what: format!("blob {}", desc.digest()),
+                expected,
+                got: actual,
+            },
+            false,
+        ),
+        other => (
+            Error::Protocol {
+                op: client.op,
+                reference: client.reference.to_string(),
+                message: format!("blob {}: {other}", desc.digest()),
+            },
+            false,
+        ),
     })
 }
 

@@ -131,7 +131,8 @@ pub fn send_blob(
     blob: &Blob<'_>,
     progress: &BlobProgress,
 ) -> Result<Response> {
-    let url = add_query(&session.location, "digest", blob.digest).map_err(|e| url_error(client, e))?;
+    let url =
+        add_query(&session.location, "digest", blob.digest).map_err(|e| url_error(client, e))?;
     let req = Request::new(Method::PUT, url)
         .header("Content-Type", "application/octet-stream")
         .body(Body::File {

@@ -219,7 +219,9 @@ impl Response {
         if let Some(len) = self.content_length()
             && len > limit
         {
-            return Err(std::io::Error::other(BodyError::TooLong { declared: limit }));
+            return Err(std::io::Error::other(BodyError::TooLong {
+                declared: limit,
+            }));
         }
         let mut out = Vec::new();
         self.bounded_reader_inner(limit, false)
@@ -709,8 +711,14 @@ mod tests {
     #[test]
     fn authorization_is_bound_to_its_origin() {
         let a = Authorization::new("Basic x", "http://127.0.0.1:5000/v2/").unwrap();
-        assert_eq!(a.for_url("http://127.0.0.1:5000/v2/p/blobs/uploads/1"), Some("Basic x"));
-        assert_eq!(a.for_url("http://127.0.0.1:5001/v2/p/blobs/uploads/1"), None);
+        assert_eq!(
+            a.for_url("http://127.0.0.1:5000/v2/p/blobs/uploads/1"),
+            Some("Basic x")
+        );
+        assert_eq!(
+            a.for_url("http://127.0.0.1:5001/v2/p/blobs/uploads/1"),
+            None
+        );
         assert_eq!(a.for_url("https://127.0.0.1:5000/v2/"), None);
         assert_eq!(a.for_url("http://localhost:5000/v2/"), None);
         assert!(Authorization::new("Basic x", "relative/path").is_none());
@@ -722,12 +730,32 @@ mod tests {
         let base = "http://h:1/v2/u/p/";
         let table = [
             ("GET", "http://h:1/v2/", "ping /v2/"),
-            ("GET", &format!("{base}manifests/latest"), "get the manifest latest"),
-            ("PUT", &format!("{base}manifests/v1"), "push the manifest v1"),
-            ("HEAD", &format!("{base}blobs/sha256:ab"), "check the blob exists sha256:ab"),
-            ("GET", &format!("{base}blobs/sha256:ab"), "get the blob sha256:ab"),
+            (
+                "GET",
+                &format!("{base}manifests/latest"),
+                "get the manifest latest",
+            ),
+            (
+                "PUT",
+                &format!("{base}manifests/v1"),
+                "push the manifest v1",
+            ),
+            (
+                "HEAD",
+                &format!("{base}blobs/sha256:ab"),
+                "check the blob exists sha256:ab",
+            ),
+            (
+                "GET",
+                &format!("{base}blobs/sha256:ab"),
+                "get the blob sha256:ab",
+            ),
             ("POST", &format!("{base}blobs/uploads/"), "initiate upload"),
-            ("PATCH", &format!("{base}blobs/uploads/x"), "send the blob chunk"),
+            (
+                "PATCH",
+                &format!("{base}blobs/uploads/x"),
+                "send the blob chunk",
+            ),
             ("PUT", "http://store:2/put?x=1", "PUT http://store:2"),
         ];
         for (method, url, want) in table {

@@ -67,6 +67,11 @@ pub(super) fn next_exchange_id() -> u64 {
 /// The request line and headers, as sent to `url` (which differs from `req.url` after a
 /// redirect); `auth` is whether an Authorization header went with it.
 pub(super) fn trace_request(id: u64, req: &Request, url: &str, auth: Option<&str>) {
+    eprint!("{}", request_text(id, req, url, auth));
+}
+
+/// What `--trace` prints for a request.
+pub(super) fn request_text(id: u64, req: &Request, url: &str, auth: Option<&str>) -> String {
     let mut s = format!(">{id} {} {}\n", req.method, redact_url(url));
     if let Some(a) = auth {
         s += &format!(">{id} Authorization: {}\n", redact_authorization(a));
@@ -82,7 +87,7 @@ pub(super) fn trace_request(id: u64, req: &Request, url: &str, auth: Option<&str
     if let Some(len) = req.body.len() {
         s += &format!(">{id} Content-Length: {len}\n");
     }
-    eprint!("{s}");
+    s
 }
 
 const TRACED_RESPONSE_HEADERS: &[&str] = &[
@@ -98,6 +103,11 @@ const TRACED_RESPONSE_HEADERS: &[&str] = &[
 ];
 
 pub(super) fn trace_response(id: u64, r: &Response, took: Duration) {
+    eprint!("{}", response_text(id, r, took));
+}
+
+/// What `--trace` prints for an answer.
+pub(super) fn response_text(id: u64, r: &Response, took: Duration) -> String {
     let mut s = format!(
         "<{id} {} {} ({} ms)\n",
         r.status,
@@ -114,7 +124,7 @@ pub(super) fn trace_response(id: u64, r: &Response, took: Duration) {
             s += &format!("<{id} {name}: {v}\n");
         }
     }
-    eprint!("{s}");
+    s
 }
 
 #[cfg(test)]
@@ -136,5 +146,25 @@ mod tests {
             "Basic <redacted>"
         );
         assert_eq!(redact_url("http://h/\u{1b}[2Kx"), "http://h/\\x1b[2Kx");
+    }
+
+    #[test]
+    fn traced_requests_carry_no_secret() {
+        let req = Request::new(
+            ureq::http::Method::PUT,
+            "http://alice:pw@h/v2/u/blobs/uploads/1?_state=S3CRET&digest=sha256:1",
+        )
+        .header("Authorization", "Basic UEFTU1dPUkQ=")
+        .header("X-Note", "a\nb");
+        let text = request_text(7, &req, &req.url, Some("Bearer T0KEN"));
+        for secret in ["pw", "S3CRET", "UEFTU1dPUkQ", "T0KEN"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(
+            text.contains(">7 Authorization: Bearer <redacted>"),
+            "{text}"
+        );
+        assert!(text.contains("digest=sha256:1"), "{text}");
+        assert_eq!(text.lines().count(), 4, "{text}");
     }
 }

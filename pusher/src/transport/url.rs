@@ -126,8 +126,14 @@ mod tests {
     #[test]
     fn origins() {
         assert!(same_origin("https://h/v2/", "https://h:443/v2/x"));
-        assert!(same_origin("http://127.0.0.1:5000/v2/", "http://127.0.0.1:5000/u"));
-        assert!(!same_origin("http://127.0.0.1:5000/", "http://127.0.0.1:5001/"));
+        assert!(same_origin(
+            "http://127.0.0.1:5000/v2/",
+            "http://127.0.0.1:5000/u"
+        ));
+        assert!(!same_origin(
+            "http://127.0.0.1:5000/",
+            "http://127.0.0.1:5001/"
+        ));
         assert!(!same_origin("http://h/", "https://h/"));
         assert!(!same_origin("https://h/", "https://h.evil/"));
         assert!(!same_origin("https://h/", "not a url"));
