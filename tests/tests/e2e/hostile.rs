@@ -179,13 +179,12 @@ fn a_stalled_blob_times_out_with_one_line_and_leaves_no_temporary_file() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("l");
     let reference = format!("{}/user/stall:latest", server.host);
-    let started = Instant::now();
-    let out = pusher(config.path())
-        .args(["pull", &reference])
+    let mut cmd = pusher(config.path());
+    cmd.args(["pull", &reference])
         .arg(&target)
-        .args(["--timeout", "2", "-q"])
-        .output()
-        .unwrap();
+        .args(["--timeout", "2", "-q"]);
+    let started = Instant::now();
+    let out = cmd.output().unwrap();
     let took = started.elapsed();
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(4), "{stderr}");
@@ -208,11 +207,10 @@ fn a_registry_that_never_answers_times_out() {
     let server = Scripted::start(|_, _| Reply::Silent).unwrap();
     let config = tempfile::tempdir().unwrap();
     let reference = format!("{}/user/silent:latest", server.host);
+    let mut cmd = pusher(config.path());
+    cmd.args(["inspect", &reference, "--timeout", "2"]);
     let started = Instant::now();
-    let out = pusher(config.path())
-        .args(["inspect", &reference, "--timeout", "2"])
-        .output()
-        .unwrap();
+    let out = cmd.output().unwrap();
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(4), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
