@@ -355,16 +355,41 @@ pub const DOWNLOAD_ATTEMPTS: u32 = 3;
 /// the network (the attempt says so with `true`), up to [`DOWNLOAD_ATTEMPTS`] in all, with a
 /// short growing pause; an interrupted process does not retry. Requests themselves are
 /// retried by the transport.
-pub fn retry_download<T>(mut attempt: impl FnMut() -> Result<T, (Error, bool)>) -> Result<T> {
+pub fn retry_download<T>(mut attempt: impl FnMut() -> Result<T, DownloadError>) -> Result<T> {
     let mut n = 0;
     loop {
         n += 1;
         match attempt() {
             Ok(v) => return Ok(v),
-            Err((_, true)) if n < DOWNLOAD_ATTEMPTS && !crate::transport::is_cancelled() => {
+            Err(e) if e.transient && n < DOWNLOAD_ATTEMPTS && !crate::transport::is_cancelled() => {
                 std::thread::sleep(std::time::Duration::from_millis(200 << n));
             }
-            Err((e, _)) => return Err(e),
+            Err(e) => return Err(*e.error),
         }
+    }
+}
+
+/// A failed download attempt, and whether another may succeed.
+#[derive(Debug)]
+pub struct DownloadError {
+    /// What failed.
+    pub error: Box<Error>,
+    /// A network failure of the body: worth another try.
+    pub transient: bool,
+}
+
+impl DownloadError {
+    /// A failure another try may fix when `transient`.
+    pub fn new(error: Error, transient: bool) -> DownloadError {
+        DownloadError {
+            error: Box::new(error),
+            transient,
+        }
+    }
+}
+
+impl From<Error> for DownloadError {
+    fn from(error: Error) -> DownloadError {
+        DownloadError::new(error, false)
     }
 }

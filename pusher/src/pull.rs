@@ -193,17 +193,17 @@ fn get_blob_once(
     layout: &OciLayout,
     desc: &Descriptor,
     progress: &crate::progress::BlobProgress,
-) -> Result<(), (Error, bool)> {
+) -> Result<(), crate::client::DownloadError> {
     let req = Request::new(Method::GET, client.url(&format!("blobs/{}", desc.digest())));
-    let resp = client.send(&req).map_err(|e| (e, false))?;
+    let resp = client.send(&req)?;
     if resp.status != 200 {
-        return Err((client.status_error(resp, "get the blob"), false));
+        return Err(client.status_error(resp, "get the blob").into());
     }
     let url = resp.url.clone();
     let cb = progress.callback();
     let mut reader = resp
         .blob_reader(desc.size())
-        .map_err(|e| (client.download_error(&req, &url, &e), false))?;
+        .map_err(|e| client.download_error(&req, &url, &e))?;
     let mut sent = 0u64;
     let counting = std::io::Read::by_ref(&mut reader);
     let counted = CountingRead {
@@ -215,31 +215,28 @@ fn get_blob_once(
             }
         },
     };
-    layout.write_blob(desc, counted).map_err(|e| match e {
-        e if crate::transport::BodyError::find(&e).is_some() => {
-            let body = crate::transport::BodyError::find(&e).expect("just found");
-            (client.download_error(&req, &url, body), body.is_transient())
+    layout.write_blob(desc, counted).map_err(|e| {
+        if let Some(body) = crate::transport::BodyError::find(&e) {
+            let error = client.download_error(&req, &url, body);
+            return crate::client::DownloadError::new(error, body.is_transient());
         }
-        packer::Error::DigestMismatch {
-            expected, actual, ..
-        } => (
-            Error::DigestMismatch {
+        match e {
+            packer::Error::DigestMismatch {
+                expected, actual, ..
+            } => Error::DigestMismatch {
                 op: client.op,
                 reference: client.reference.to_string(),
                 what: format!("blob {}", desc.digest()),
                 expected,
                 got: actual,
             },
-            false,
-        ),
-        other => (
-            Error::Protocol {
+            other => Error::Protocol {
                 op: client.op,
                 reference: client.reference.to_string(),
                 message: format!("blob {}: {other}", desc.digest()),
             },
-            false,
-        ),
+        }
+        .into()
     })
 }
 

@@ -208,7 +208,9 @@ pub struct Scripted {
 
 impl Scripted {
     /// Starts it; `/v2/` is answered 200 before the handler is asked.
-    pub fn start(handler: impl Fn(&str, &str) -> Reply + Send + Sync + 'static) -> Result<Scripted> {
+    pub fn start(
+        handler: impl Fn(&str, &str) -> Reply + Send + Sync + 'static,
+    ) -> Result<Scripted> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let host = listener.local_addr()?.to_string();
         let handler: Arc<Handler> = Arc::new(handler);

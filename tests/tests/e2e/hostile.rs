@@ -67,10 +67,17 @@ fn push_through_a_foreign_upload_host(auth: Auth) {
     let config = tempfile::tempdir().unwrap();
     let reference = format!("{}/{}:latest", evil.host, unique_name("user/foreign"));
     let login = |cmd: &mut Command| {
-        cmd.args(["--username", reg.username.as_deref().unwrap(), "--password-stdin"]);
+        cmd.args([
+            "--username",
+            reg.username.as_deref().unwrap(),
+            "--password-stdin",
+        ]);
     };
     let mut push = pusher(config.path());
-    push.arg("push").arg(layout()).arg(&reference).arg("--trace");
+    push.arg("push")
+        .arg(layout())
+        .arg(&reference)
+        .arg("--trace");
     login(&mut push);
     let out = run_with_stdin(&mut push, reg.password.as_deref().unwrap());
     let (stdout, stderr) = text(&out);
@@ -94,13 +101,19 @@ fn push_through_a_foreign_upload_host(auth: Auth) {
         "the registry itself got no credentials: {seen:#?}"
     );
     for secret in reg.secrets() {
-        assert!(!stdout.contains(&secret) && !stderr.contains(&secret), "a secret leaked");
+        assert!(
+            !stdout.contains(&secret) && !stderr.contains(&secret),
+            "a secret leaked"
+        );
     }
     // what the registry holds is the image: pull it back and compare every blob
     let digest = stdout.lines().last().unwrap().to_string();
     let pulled = tempfile::tempdir().unwrap();
     let mut pull = pusher(config.path());
-    pull.arg("pull").arg(&reference).arg(pulled.path().join("l")).arg("-q");
+    pull.arg("pull")
+        .arg(&reference)
+        .arg(pulled.path().join("l"))
+        .arg("-q");
     login(&mut pull);
     let out = run_with_stdin(&mut pull, reg.password.as_deref().unwrap());
     let (stdout, stderr) = text(&out);
@@ -131,7 +144,7 @@ fn bearer_tokens_never_reach_a_foreign_upload_host() {
 /// `sha256:HEX` of `bytes`, by coreutils' `sha256sum`.
 fn sha256(bytes: &[u8]) -> String {
     let mut cmd = Command::new("sha256sum");
-    let out = run_with_stdin(&mut cmd, &String::from_utf8(bytes.to_vec()).unwrap());
+    let out = run_with_stdin(&mut cmd, std::str::from_utf8(bytes).unwrap());
     assert!(out.status.success());
     let hex = String::from_utf8(out.stdout).unwrap();
     format!("sha256:{}", hex.split_whitespace().next().unwrap())
@@ -143,7 +156,8 @@ fn one_layer_registry(
 ) -> (Scripted, String, u64) {
     let layer_bytes = vec![7u8; 4096];
     let layer_digest = sha256(&layer_bytes);
-    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
     let config_digest = sha256(config);
     let manifest = format!(
         r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","size":{},"digest":"{config_digest}"}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","size":4096,"digest":"{layer_digest}"}}]}}"#,
@@ -196,9 +210,16 @@ fn a_stalled_blob_times_out_with_one_line_and_leaves_no_temporary_file() {
         "{stderr}"
     );
     // three tries of 2 s each, and a little backoff; not the 60 s default, not forever
-    assert!(took >= Duration::from_secs(6) && took < Duration::from_secs(30), "{took:?}");
+    assert!(
+        took >= Duration::from_secs(6) && took < Duration::from_secs(30),
+        "{took:?}"
+    );
     assert_eq!(temporaries(&target), Vec::<String>::new());
-    assert!(!target.join(format!("blobs/sha256/{}", &layer_digest[7..])).exists());
+    assert!(
+        !target
+            .join(format!("blobs/sha256/{}", &layer_digest[7..]))
+            .exists()
+    );
     let _ = size;
 }
 
@@ -215,10 +236,16 @@ fn a_registry_that_never_answers_times_out() {
     assert_eq!(out.status.code(), Some(4), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
-        stderr.contains(&format!("inspect {reference}: get the manifest latest: no answer for 2 s")),
+        stderr.contains(&format!(
+            "inspect {reference}: get the manifest latest: no answer for 2 s"
+        )),
         "{stderr}"
     );
-    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -269,7 +296,11 @@ fn sigterm_during_a_pull_removes_the_temporary_blob() {
     let out = child.wait_with_output().unwrap();
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(128 + 15), "{stderr}");
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(stderr.trim(), "error: interrupted");
     assert_eq!(temporaries(&target), Vec::<String>::new());
 }
@@ -292,8 +323,14 @@ fn registry_text_cannot_forge_terminal_output() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(4), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
-    assert!(!stderr.trim_end().chars().any(char::is_control), "{stderr:?}");
-    assert!(stderr.contains("\\x1b[1A\\x1b[2K\\x0dpushed sha256:forged\\x0aall good (400 DENIED)"), "{stderr}");
+    assert!(
+        !stderr.trim_end().chars().any(char::is_control),
+        "{stderr:?}"
+    );
+    assert!(
+        stderr.contains("\\x1b[1A\\x1b[2K\\x0dpushed sha256:forged\\x0aall good (400 DENIED)"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -312,6 +349,9 @@ fn references_with_a_scheme_or_credentials_say_what_to_type() {
         .unwrap();
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("pass --username and --password-stdin"), "{stderr}");
+    assert!(
+        stderr.contains("pass --username and --password-stdin"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("s3cret"), "{stderr}");
 }
