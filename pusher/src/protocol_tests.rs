@@ -501,3 +501,48 @@ fn an_anonymous_401_says_how_to_log_in_and_405_names_the_method() {
     let e = crate::upload::initiate_upload(&client).unwrap_err();
     assert!(e.to_string().contains("does not allow this method"), "{e}");
 }
+
+#[test]
+fn an_upload_the_registry_stops_reading_times_out() {
+    let registry = Server::start_with(true, |s| match (s.method.as_str(), s.target.as_str()) {
+        ("GET", "/v2/") => answer(200, &[], b"{}"),
+        ("HEAD", _) => answer(404, &[], b""),
+        ("POST", _) => answer(202, &[("Location", "/v2/user/p/blobs/uploads/1")], b""),
+        _ => answer(500, &[], b""),
+    });
+    let client = connect(&registry, "push", None);
+    // more than the socket buffers hold, so the writer must wait for the reader
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big");
+    let big = vec![1u8; 32 << 20];
+    std::fs::write(&path, &big).unwrap();
+    let digest = digest_of(&big);
+    let blob = Blob {
+        digest: &digest,
+        size: big.len() as u64,
+        path: &path,
+    };
+    let options = UploadOptions {
+        max_sessions: 1,
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let e = upload_blob(
+        &client,
+        &blob,
+        &options,
+        Progress::new(true).blob(&digest, 1),
+    )
+    .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        e.to_string().contains(
+            "send the blob and commit with the digest: the registry took no data for 1 s"
+        ),
+        "{e}"
+    );
+}

@@ -63,6 +63,15 @@ pub struct Server {
 
 impl Server {
     pub fn start(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Server {
+        Server::start_with(false, handler)
+    }
+
+    /// With `deaf_uploads`, a PUT or PATCH is recorded from its head alone and its body is
+    /// never read: an upload that stops being read.
+    pub fn start_with(
+        deaf_uploads: bool,
+        handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+    ) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let host = listener.local_addr().expect("local addr").to_string();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -71,7 +80,7 @@ impl Server {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let (handler, log) = (handler.clone(), log.clone());
-                std::thread::spawn(move || serve(stream, &*handler, &log));
+                std::thread::spawn(move || serve(stream, deaf_uploads, &*handler, &log));
             }
         });
         Server {
@@ -95,7 +104,7 @@ impl Server {
     }
 }
 
-fn read_request(r: &mut impl BufRead) -> Option<Seen> {
+fn read_request(r: &mut impl BufRead, deaf_uploads: bool) -> Option<Seen> {
     let mut line = String::new();
     if r.read_line(&mut line).ok()? == 0 {
         return None;
@@ -120,6 +129,14 @@ fn read_request(r: &mut impl BufRead) -> Option<Seen> {
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(0);
     let mut body = Vec::new();
+    if deaf_uploads && (method == "PUT" || method == "PATCH") {
+        return Some(Seen {
+            method,
+            target,
+            headers,
+            body,
+        });
+    }
     r.take(len).read_to_end(&mut body).ok()?;
     Some(Seen {
         method,
@@ -141,13 +158,17 @@ fn head(status: u16, headers: &[(String, String)], len: Option<u64>) -> Vec<u8> 
     s.into_bytes()
 }
 
-fn serve(stream: TcpStream, handler: &Handler, log: &Mutex<Vec<Seen>>) {
+fn serve(stream: TcpStream, deaf_uploads: bool, handler: &Handler, log: &Mutex<Vec<Seen>>) {
     let mut out = stream.try_clone().expect("clone stream");
     let mut reader = BufReader::new(stream);
-    let Some(seen) = read_request(&mut reader) else {
+    let Some(seen) = read_request(&mut reader, deaf_uploads) else {
         return;
     };
     log.lock().expect("seen").push(seen.clone());
+    if deaf_uploads && (seen.method == "PUT" || seen.method == "PATCH") {
+        std::thread::sleep(Duration::from_secs(120));
+        return;
+    }
     let is_head = seen.method == "HEAD";
     match handler(&seen) {
         Reply::Answer(status, headers, body) => {

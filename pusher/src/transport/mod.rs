@@ -654,12 +654,17 @@ impl Transport {
 
     /// One line for a ureq error, without any URL (the caller names it, redacted).
     fn describe(&self, e: &ureq::Error) -> String {
+        let secs = self.timeout.as_secs();
         match e {
-            ureq::Error::Timeout(_) => {
-                format!("no answer for {} s (the --timeout)", self.timeout.as_secs())
+            ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => {
+                format!("cannot connect within {secs} s (the --timeout)")
             }
+            ureq::Error::Timeout(
+                ureq::Timeout::PerWrite | ureq::Timeout::SendBody | ureq::Timeout::SendRequest,
+            ) => format!("the registry took no data for {secs} s (the --timeout)"),
+            ureq::Error::Timeout(_) => format!("no answer for {secs} s (the --timeout)"),
             ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
-                format!("no answer for {} s (the --timeout)", self.timeout.as_secs())
+                format!("no answer for {secs} s (the --timeout)")
             }
             other => describe_ureq_error(other),
         }
