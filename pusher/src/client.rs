@@ -211,7 +211,11 @@ impl Client {
             reference: self.reference.to_string(),
             url: e.url.clone(),
             step: e.step.clone(),
-            message: format!("{e}"),
+            message: if e.unreachable {
+                format!("cannot reach {}: {e}", e.url)
+            } else {
+                format!("{e} ({})", e.url)
+            },
         }
     }
 
@@ -229,7 +233,7 @@ impl Client {
                 reference: self.reference.to_string(),
                 step: req.step(),
                 url: crate::transport::redact_url(url),
-                message: e.to_string(),
+                message: format!("{e} ({})", crate::transport::redact_url(url)),
             },
         }
     }

@@ -77,7 +77,7 @@ pub enum Error {
 
     /// The registry could not be reached, stopped answering, or a download failed, after the
     /// bounded retries.
-    #[error("{op} {reference}: {step}: {message} ({url})")]
+    #[error("{op} {reference}: {step}: {message}")]
     Network {
         /// The operation.
         op: &'static str,
@@ -87,7 +87,8 @@ pub enum Error {
         step: String,
         /// The URL we tried (no secrets in it).
         url: String,
-        /// What failed, including how many attempts.
+        /// What failed (`cannot reach URL: …` when no connection was made), with the URL and
+        /// how many attempts.
         message: String,
     },
 

@@ -397,6 +397,8 @@ pub struct SendError {
     pub message: String,
     /// How many attempts were made.
     pub attempts: u32,
+    /// Whether the last attempt could not connect at all.
+    pub unreachable: bool,
 }
 
 /// How to build the transport.
@@ -615,31 +617,35 @@ impl Transport {
     pub fn send(&self, req: &Request, auth: Option<&Authorization>) -> Result<Response, SendError> {
         let start = Instant::now();
         let mut attempt = 0;
-        let fail = |message: String, attempts: u32| SendError {
+        let fail = |message: String, attempts: u32, unreachable: bool| SendError {
             url: redact_url(&req.url),
             step: req.step(),
             message,
             attempts,
+            unreachable,
         };
         loop {
             attempt += 1;
             let outcome = self.send_following(req, auth);
             let may_retry = req.retry && attempt < self.retry.max_attempts;
-            let (retry_after, failure) = match outcome {
+            let (retry_after, failure, unreachable) = match outcome {
                 Ok(resp) if may_retry && retry::is_retriable_status(resp.status) => (
                     resp.header("Retry-After").and_then(parse_retry_after),
                     format!("{} {}", resp.status, reason(resp.status)),
+                    false,
                 ),
                 Ok(resp) => return Ok(resp),
                 Err(Failure::Ureq(e)) if may_retry && retry::is_retriable_error(&e) => {
-                    (None, self.describe(&e))
+                    (None, self.describe(&e), is_unreachable(&e))
                 }
-                Err(Failure::Ureq(e)) => return Err(fail(self.describe(&e), attempt)),
-                Err(Failure::Redirect(m)) => return Err(fail(m, attempt)),
+                Err(Failure::Ureq(e)) => {
+                    return Err(fail(self.describe(&e), attempt, is_unreachable(&e)));
+                }
+                Err(Failure::Redirect(m)) => return Err(fail(m, attempt, false)),
             };
             let delay = retry_after.unwrap_or_else(|| self.retry.backoff(attempt));
             if start.elapsed() + delay > self.retry.max_total {
-                return Err(fail(failure, attempt));
+                return Err(fail(failure, attempt, unreachable));
             }
             if self.trace {
                 eprintln!(
@@ -668,6 +674,20 @@ impl Transport {
             }
             other => describe_ureq_error(other),
         }
+    }
+}
+
+/// Whether an error means no connection was made at all.
+fn is_unreachable(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind::*;
+    match e {
+        ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => true,
+        ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => true,
+        ureq::Error::Io(io) => matches!(
+            io.kind(),
+            ConnectionRefused | HostUnreachable | NetworkUnreachable | AddrNotAvailable
+        ),
+        _ => false,
     }
 }
 
