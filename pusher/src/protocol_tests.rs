@@ -546,3 +546,22 @@ fn an_upload_the_registry_stops_reading_times_out() {
         "{e}"
     );
 }
+
+#[test]
+fn a_bad_digest_in_a_pulled_manifest_is_one_registry_error() {
+    let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","size":2,"digest":"sha256:../../etc/passwd"},"layers":[]}"#;
+    let registry = basic_registry(move |_| {
+        answer(
+            200,
+            &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+            manifest,
+        )
+    });
+    let client = connect(&registry, "pull", basic());
+    let dir = tempfile::tempdir().unwrap();
+    let e = crate::pull::pull_image(&client, &dir.path().join("l"), 1, &Progress::new(true))
+        .unwrap_err();
+    assert_eq!(e.exit_code(), crate::errors::EXIT_REGISTRY, "{e}");
+    assert_eq!(e.to_string().matches("etc/passwd").count(), 1, "{e}");
+    assert!(e.to_string().contains("invalid digest"), "{e}");
+}

@@ -40,6 +40,7 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("curl", "curl"),
     ("openssl", "openssl"),
     ("setsid", "util-linux"),
+    ("kill", "procps"),
     ("hyperfine", "hyperfine"),
     ("time", "time"),
     ("git", "git"),

@@ -228,11 +228,6 @@ impl Response {
             .read_to_end(&mut out)?;
         Ok(out)
     }
-    /// The body as a stream with no bound (prefer [`Response::blob_reader`]).
-    pub fn reader(self) -> impl Read + Send + 'static {
-        self.body.into_reader()
-    }
-
     /// The body of a blob whose descriptor says `size` bytes: yields at most `size` bytes and
     /// fails with a [`BodyError`] when the server announces or sends more (it stops reading at
     /// `size + 1`), when the body ends early, when a read fails or makes no progress within
