@@ -7,9 +7,12 @@
 //! (scheme, host, port) it was issued for, and [`Transport::send`] attaches it to a request,
 //! or to a redirect it follows, only when that request goes to the same origin.
 
+pub mod body;
 pub mod retry;
 pub mod trace;
 pub mod url;
+
+pub use body::{BlobReader, BodyError, cancel, is_cancelled};
 
 pub use retry::{RetryPolicy, parse_retry_after};
 pub use trace::{redact_authorization, redact_url};
@@ -18,7 +21,6 @@ pub use url::{add_query, is_loopback_host, resolve_location, same_origin};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use ureq::http;
 
@@ -31,19 +33,6 @@ pub const MAX_REDIRECTS: u32 = 10;
 
 /// Called with the number of body bytes sent so far.
 pub type ProgressFn = Arc<dyn Fn(u64) + Send + Sync>;
-
-static CANCELLED: AtomicBool = AtomicBool::new(false);
-
-/// Asks every body transfer in this process to stop at its next read, so temporary files are
-/// removed as their writers unwind (the binary calls it on SIGTERM and SIGINT).
-pub fn cancel() {
-    CANCELLED.store(true, Ordering::SeqCst);
-}
-
-/// Whether [`cancel`] was called.
-pub fn is_cancelled() -> bool {
-    CANCELLED.load(Ordering::SeqCst)
-}
 
 /// What a request sends.
 #[derive(Clone, Default)]
@@ -244,139 +233,7 @@ impl Response {
 
     fn bounded_reader_inner(&mut self, size: u64, exact: bool) -> BlobReader {
         let body = std::mem::replace(&mut self.body, ureq::Body::builder().data(Vec::new()));
-        BlobReader {
-            inner: Box::new(body.into_reader()),
-            declared: size,
-            read: 0,
-            exact,
-            timeout: self.timeout,
-        }
-    }
-}
-
-/// Why a body could not be read as declared. Carried inside the `std::io::Error` a
-/// [`BlobReader`] returns, so a caller can tell a network failure from a disk failure.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum BodyError {
-    /// The server sent or announced more than the declared size.
-    #[error("the registry sent more than the declared {declared} bytes")]
-    TooLong {
-        /// The declared size.
-        declared: u64,
-    },
-    /// The body ended before the declared size.
-    #[error("the download ended after {got} of {declared} bytes")]
-    Truncated {
-        /// Bytes received.
-        got: u64,
-        /// The declared size.
-        declared: u64,
-    },
-    /// No byte arrived within the timeout.
-    #[error("no data for {0} s (the --timeout)")]
-    Stalled(u64),
-    /// The connection failed while reading.
-    #[error("network error while downloading: {0}")]
-    Network(String),
-    /// The process was asked to stop.
-    #[error("interrupted")]
-    Cancelled,
-}
-
-impl BodyError {
-    /// Whether another try may succeed (a network failure, a stall, a cut body).
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            BodyError::Network(_) | BodyError::Stalled(_) | BodyError::Truncated { .. }
-        )
-    }
-
-    /// The `BodyError` inside an error's chain, if any (through `std::io::Error`s).
-    pub fn find<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a BodyError> {
-        let mut cur = Some(err);
-        while let Some(e) = cur {
-            if let Some(b) = e.downcast_ref::<BodyError>() {
-                return Some(b);
-            }
-            if let Some(io) = e.downcast_ref::<std::io::Error>()
-                && let Some(b) = io.get_ref().and_then(|i| i.downcast_ref::<BodyError>())
-            {
-                return Some(b);
-            }
-            cur = e.source();
-        }
-        None
-    }
-}
-
-/// A body read within its declared size; see [`Response::blob_reader`].
-pub struct BlobReader {
-    inner: Box<dyn Read + Send>,
-    declared: u64,
-    read: u64,
-    exact: bool,
-    timeout: Duration,
-}
-
-impl BlobReader {
-    fn fail(&self, e: BodyError) -> std::io::Error {
-        std::io::Error::other(e)
-    }
-}
-
-impl Read for BlobReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if is_cancelled() {
-            return Err(self.fail(BodyError::Cancelled));
-        }
-        let left = self.declared - self.read;
-        // at the declared size, one more byte tells an exact body from a longer one
-        let want = if left == 0 {
-            1
-        } else {
-            buf.len().min(usize::try_from(left).unwrap_or(usize::MAX))
-        };
-        let mut probe = [0u8; 1];
-        let target: &mut [u8] = if left == 0 {
-            &mut probe
-        } else {
-            &mut buf[..want]
-        };
-        let n = match self.inner.read(target) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Err(e),
-            Err(e) => {
-                let timed_out = e.kind() == std::io::ErrorKind::TimedOut
-                    || e.get_ref()
-                        .and_then(|i| i.downcast_ref::<ureq::Error>())
-                        .is_some_and(|u| matches!(u, ureq::Error::Timeout(_)));
-                return Err(self.fail(if timed_out {
-                    BodyError::Stalled(self.timeout.as_secs())
-                } else {
-                    BodyError::Network(crate::errors::escape_remote(&e.to_string()))
-                }));
-            }
-        };
-        if left == 0 {
-            if n > 0 {
-                return Err(self.fail(BodyError::TooLong {
-                    declared: self.declared,
-                }));
-            }
-            return Ok(0);
-        }
-        if n == 0 {
-            if self.exact {
-                return Err(self.fail(BodyError::Truncated {
-                    got: self.read,
-                    declared: self.declared,
-                }));
-            }
-            return Ok(0);
-        }
-        self.read += n as u64;
-        Ok(n)
+        BlobReader::new(Box::new(body.into_reader()), size, exact, self.timeout)
     }
 }
 
