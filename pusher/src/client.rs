@@ -1,12 +1,15 @@
 //! A client for one repository of one registry: ping `GET /v2/` to learn the scheme and the
 //! auth challenge, log in (Basic, or a Bearer token scoped to the repository and any mount
 //! source), then send requests with the right `Authorization`, answering a fresh 401
-//! challenge once (token expiry, wider scope) and never looping.
+//! challenge once (token expiry, wider scope) and never looping. The Authorization is bound
+//! to the registry's own origin: an upload `Location` or a redirect to another host gets none.
 
 use crate::auth::{self, Challenge, Credential, Scheme, Token, token::TokenError};
 use crate::errors::{Error, Result};
 use crate::reference::Reference;
-use crate::transport::{Request, Response, SendError, Transport, TransportOptions};
+use crate::transport::{
+    Authorization, BodyError, Request, Response, SendError, Transport, TransportOptions,
+};
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -149,7 +152,8 @@ impl Client {
         if challenges.iter().any(|c| c.scheme == Scheme::Basic) {
             let Some(Credential::UserPassword { username, password }) = &self.credential else {
                 return Err(self.auth_error(
-                    "the registry wants a username and password (basic auth) and none was given"
+                    "the registry wants a username and password (basic auth) and none was given: \
+                     pass --username and --password-stdin"
                         .into(),
                 ));
             };
@@ -158,7 +162,7 @@ impl Client {
             let check = Request::new(Method::GET, format!("{}/v2/", self.base));
             let mut resp = self
                 .transport
-                .send(&check, Some(&header))
+                .send(&check, self.bind(header.clone()).as_ref())
                 .map_err(|e| self.network_error(e))?;
             if resp.status != 200 {
                 let body = resp.bytes(1 << 16).unwrap_or_default();
@@ -174,6 +178,11 @@ impl Client {
             return Ok(());
         }
         Err(self.auth_error("the registry answered 401 without a usable challenge".into()))
+    }
+
+    /// An Authorization value bound to the registry's origin.
+    fn bind(&self, value: String) -> Option<Authorization> {
+        Authorization::new(value, &self.base)
     }
 
     fn auth_error(&self, message: String) -> Error {
@@ -201,7 +210,31 @@ impl Client {
             op: self.op,
             reference: self.reference.to_string(),
             url: e.url.clone(),
-            message: format!("{e}"),
+            step: e.step.clone(),
+            message: if e.unreachable {
+                format!("cannot reach {}: {e}", e.url)
+            } else {
+                format!("{e} ({})", e.url)
+            },
+        }
+    }
+
+    /// The error for a body that could not be read as declared: a network failure (retried by
+    /// [`retry_download`]) or a registry that sent more than it should (not retried).
+    pub fn download_error(&self, req: &Request, url: &str, e: &BodyError) -> Error {
+        match e {
+            BodyError::TooLong { .. } => Error::Protocol {
+                op: self.op,
+                reference: self.reference.to_string(),
+                message: format!("{}: {e}", req.step()),
+            },
+            _ => Error::Network {
+                op: self.op,
+                reference: self.reference.to_string(),
+                step: req.step(),
+                url: crate::transport::redact_url(url),
+                message: format!("{e} ({})", crate::transport::redact_url(url)),
+            },
         }
     }
 
@@ -210,12 +243,13 @@ impl Client {
         format!("{}/v2/{}/{path}", self.base, self.reference.repository)
     }
 
-    /// The `Authorization` value to send now, refreshing an expired token.
-    fn authorization(&self) -> Result<Option<String>> {
+    /// The `Authorization` to send now (bound to the registry's origin), refreshing an
+    /// expired token.
+    fn authorization(&self) -> Result<Option<Authorization>> {
         let mut state = self.state.lock().expect("auth state lock");
         match &mut *state {
             AuthState::Anonymous => Ok(None),
-            AuthState::Basic(h) => Ok(Some(h.clone())),
+            AuthState::Basic(h) => Ok(self.bind(h.clone())),
             AuthState::Bearer {
                 challenge,
                 scopes,
@@ -235,7 +269,9 @@ impl Client {
                     .map_err(|e| self.token_error(e))?;
                     *token = Some(t);
                 }
-                Ok(token.as_ref().map(|t| format!("Bearer {}", t.value)))
+                Ok(token
+                    .as_ref()
+                    .and_then(|t| self.bind(format!("Bearer {}", t.value))))
             }
         }
     }
@@ -277,26 +313,87 @@ impl Client {
         let auth = self.authorization()?;
         let resp = self
             .transport
-            .send(req, auth.as_deref())
+            .send(req, auth.as_ref())
             .map_err(|e| self.network_error(e))?;
         if resp.status != 401 || !self.reauthenticate(&resp)? {
             return Ok(resp);
         }
         let auth = self.authorization()?;
         self.transport
-            .send(req, auth.as_deref())
+            .send(req, auth.as_ref())
             .map_err(|e| self.network_error(e))
     }
 
     /// An error from an unexpected status, reading the registry's error body.
+    /// An anonymous client refused with 401 is told how to log in.
     pub fn status_error(&self, mut resp: Response, doing: &str) -> Error {
         let body = resp.bytes(1 << 16).unwrap_or_default();
-        Error::from_status(
+        let e = Error::from_status(
             self.op,
             &self.reference.to_string(),
             resp.status,
             &body,
             doing,
-        )
+        );
+        match e {
+            Error::Auth {
+                op,
+                reference,
+                message,
+            } if resp.status == 401 && self.credential.is_none() => Error::Auth {
+                op,
+                reference,
+                message: format!(
+                    "{message}; no credentials were given: pass --username and --password-stdin"
+                ),
+            },
+            other => other,
+        }
+    }
+}
+
+/// How many times a download is tried in all when its body fails on the network.
+pub const DOWNLOAD_ATTEMPTS: u32 = 3;
+
+/// Runs a download again (a fresh request, a fresh temporary file) when its body failed on
+/// the network (the attempt says so with `true`), up to [`DOWNLOAD_ATTEMPTS`] in all, with a
+/// short growing pause; an interrupted process does not retry. Requests themselves are
+/// retried by the transport.
+pub fn retry_download<T>(mut attempt: impl FnMut() -> Result<T, DownloadError>) -> Result<T> {
+    let mut n = 0;
+    loop {
+        n += 1;
+        match attempt() {
+            Ok(v) => return Ok(v),
+            Err(e) if e.transient && n < DOWNLOAD_ATTEMPTS && !crate::transport::is_cancelled() => {
+                std::thread::sleep(std::time::Duration::from_millis(200 << n));
+            }
+            Err(e) => return Err(*e.error),
+        }
+    }
+}
+
+/// A failed download attempt, and whether another may succeed.
+#[derive(Debug)]
+pub struct DownloadError {
+    /// What failed.
+    pub error: Box<Error>,
+    /// A network failure of the body: worth another try.
+    pub transient: bool,
+}
+
+impl DownloadError {
+    /// A failure another try may fix when `transient`.
+    pub fn new(error: Error, transient: bool) -> DownloadError {
+        DownloadError {
+            error: Box::new(error),
+            transient,
+        }
+    }
+}
+
+impl From<Error> for DownloadError {
+    fn from(error: Error) -> DownloadError {
+        DownloadError::new(error, false)
     }
 }

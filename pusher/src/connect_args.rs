@@ -11,7 +11,7 @@ use crate::transport::TransportOptions;
 use std::io::Read as _;
 use std::path::PathBuf;
 
-/// `--username`, `--password-stdin`, `--insecure`, `--ca-file`, `--trace`.
+/// `--username`, `--password-stdin`, `--insecure`, `--ca-file`, `--trace`, `--timeout`.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ConnectArgs {
     /// Username (the password is read from stdin with --password-stdin)
@@ -29,6 +29,11 @@ pub struct ConnectArgs {
     /// Print every HTTP exchange on stderr, secrets redacted
     #[arg(long)]
     pub trace: bool,
+    /// Give up on a connection, an answer or a body transfer after this many seconds without
+    /// progress (then the usual retries apply)
+    #[arg(long, value_name = "SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub timeout: u64,
 }
 
 /// What can be wrong with the flags themselves.
@@ -81,6 +86,7 @@ impl ConnectArgs {
             transport: TransportOptions {
                 ca_file: self.ca_file.clone(),
                 trace: self.trace,
+                timeout: (self.timeout > 0).then(|| std::time::Duration::from_secs(self.timeout)),
                 ..Default::default()
             },
             insecure: self.insecure,

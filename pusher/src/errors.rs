@@ -75,16 +75,20 @@ pub enum Error {
         message: String,
     },
 
-    /// The registry could not be reached, after the bounded retries.
-    #[error("{op} {reference}: cannot reach {url}: {message}")]
+    /// The registry could not be reached, stopped answering, or a download failed, after the
+    /// bounded retries.
+    #[error("{op} {reference}: {step}: {message}")]
     Network {
         /// The operation.
         op: &'static str,
         /// The reference.
         reference: String,
+        /// The protocol step, e.g. `get the blob sha256:…`.
+        step: String,
         /// The URL we tried (no secrets in it).
         url: String,
-        /// What failed, including how many attempts.
+        /// What failed (`cannot reach URL: …` when no connection was made), with the URL and
+        /// how many attempts.
         message: String,
     },
 
@@ -164,10 +168,21 @@ impl Error {
             .first()
             .map(|e| format!(" {}", e.code))
             .unwrap_or_default();
+        let code = escape_remote(&code);
         let message = match entries.first() {
-            Some(e) if !e.message.is_empty() => e.message.clone(),
-            Some(e) => e.code.to_lowercase().replace('_', " "),
+            Some(e) if !e.message.is_empty() => escape_remote(&e.message),
+            Some(e) => escape_remote(&e.code.to_lowercase().replace('_', " ")),
+            None if status == 405 => {
+                format!("{doing}: the registry does not allow this method (a read-only mirror?)")
+            }
             None => format!("{doing} failed"),
+        };
+        let message = if status == 405 && !entries.is_empty() {
+            format!(
+                "{doing}: the registry does not allow this method (a read-only mirror?): {message}"
+            )
+        } else {
+            message
         };
         if status == 401 || status == 403 {
             return Error::Auth {
@@ -184,6 +199,29 @@ impl Error {
             message,
         }
     }
+}
+
+/// Text from a registry (or any remote party) made safe for a terminal and for one line:
+/// control characters (newlines and ESC included) and bidirectional overrides become `\xNN` or
+/// `\u{NNNN}`, and more than 512 characters are cut with `…`.
+pub fn escape_remote(s: &str) -> String {
+    const MAX: usize = 512;
+    let mut out = String::with_capacity(s.len().min(MAX + 8));
+    for (n, c) in s.chars().enumerate() {
+        if n == MAX {
+            out.push('…');
+            break;
+        }
+        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() && (c as u32) < 0x100 {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else if c.is_control() || bidi {
+            out.push_str(&format!("\\u{{{:04x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Results of pusher's library.
@@ -221,5 +259,32 @@ mod tests {
             "get the manifest",
         );
         assert_eq!(e.to_string(), "pull r/p: get the manifest failed (502)");
+    }
+
+    #[test]
+    fn registry_text_is_escaped_to_one_line() {
+        let body = "{\"errors\":[{\"code\":\"DENIED\\n\",\"message\":\"no\\u001b[2K\\rpushed ok\\nfake\"}]}";
+        let e = Error::from_status("push", "r/p", 400, body.as_bytes(), "x");
+        assert_eq!(
+            e.to_string(),
+            "push r/p: no\\x1b[2K\\x0dpushed ok\\x0afake (400 DENIED\\x0a)"
+        );
+        assert_eq!(escape_remote("a\u{202e}b\u{85}"), "a\\u{202e}b\\x85");
+        assert_eq!(escape_remote(&"x".repeat(600)).chars().count(), 513);
+    }
+
+    #[test]
+    fn method_not_allowed_says_so() {
+        let e = Error::from_status("push", "r/p", 405, b"", "initiate upload");
+        assert_eq!(
+            e.to_string(),
+            "push r/p: initiate upload: the registry does not allow this method (a read-only mirror?) (405)"
+        );
+        let body = br#"{"errors":[{"code":"UNSUPPORTED","message":"read only"}]}"#;
+        let e = Error::from_status("push", "r/p", 405, body, "push the manifest");
+        assert_eq!(
+            e.to_string(),
+            "push r/p: push the manifest: the registry does not allow this method (a read-only mirror?): read only (405 UNSUPPORTED)"
+        );
     }
 }

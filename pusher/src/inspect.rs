@@ -49,7 +49,7 @@ fn platform_string(p: &Value) -> String {
     if !s("variant").is_empty() {
         out += &format!("/{}", s("variant"));
     }
-    out
+    crate::errors::escape_remote(&out)
 }
 
 /// Fetches the manifest (and the config, for an image) and summarizes them.
@@ -69,7 +69,8 @@ pub fn inspect(client: &Client) -> Result<Inspection> {
                 .as_ref()
                 .map(platform_string)
                 .unwrap_or_else(|| "unknown".into());
-            out.platforms.push((p, Some(d.digest.clone())));
+            out.platforms
+                .push((p, Some(crate::errors::escape_remote(&d.digest))));
         }
         return Ok(out);
     }
@@ -81,11 +82,13 @@ pub fn inspect(client: &Client) -> Result<Inspection> {
     if resp.status != 200 {
         return Err(client.status_error(resp, "get the config"));
     }
-    let bytes = resp.bytes(8 << 20).map_err(|e| Error::Protocol {
-        op: client.op,
-        reference: client.reference.to_string(),
-        message: format!("reading the config: {e}"),
-    })?;
+    let bytes = resp
+        .bytes(config.size.min(8 << 20))
+        .map_err(|e| Error::Protocol {
+            op: client.op,
+            reference: client.reference.to_string(),
+            message: format!("reading the config: {e}"),
+        })?;
     let got = packer::digest::sha256_digest(&bytes).to_string();
     if got != config.digest {
         return Err(Error::DigestMismatch {
@@ -100,10 +103,15 @@ pub fn inspect(client: &Client) -> Result<Inspection> {
     out.platforms.push((platform_string(&v), None));
     out.config.push((
         "config".into(),
-        format!("{} ({} bytes)", config.digest, config.size),
+        format!(
+            "{} ({} bytes)",
+            crate::errors::escape_remote(&config.digest),
+            config.size
+        ),
     ));
     if let Some(c) = v.get("created").and_then(Value::as_str) {
-        out.config.push(("created".into(), c.to_string()));
+        out.config
+            .push(("created".into(), crate::errors::escape_remote(c)));
     }
     let cfg = v.get("config").cloned().unwrap_or(Value::Null);
     for key in ["Entrypoint", "Cmd", "Env", "WorkingDir", "User"] {

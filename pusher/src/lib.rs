@@ -7,15 +7,18 @@
 //! Module map:
 //! - [`reference`](mod@reference): `host[:port]/path:tag@digest` and Docker Hub's rules;
 //! - [`auth`]: challenges, credentials (flags, env, Docker config and helpers), tokens;
-//! - [`transport`]: the ureq agent, TLS roots, retries, Location resolution, `--trace`;
+//! - [`transport`]: the ureq agent, TLS roots, timeouts, credentials bound to the registry's
+//!   origin, bounded bodies, retries, Location resolution, `--trace`;
 //! - [`client`]: ping, log in, send with the right Authorization;
 //! - [`connect_args`]: the command-line flags every operation shares (credentials, TLS, trace);
 //! - [`upload`]: check the blob exists, mount, initiate upload, send the blob, commit;
 //! - [`push`], [`pull`], [`inspect`]: the three verbs; [`progress`]: stderr reporting;
 //! - [`errors`]: one-line errors and the CLI's exit codes.
 //!
-//! Invariants: no secret reaches stdout, stderr, an error message or a file; blob bodies
-//! stream from and to disk, so memory does not grow with blob size.
+//! Invariants: no secret reaches stdout, stderr, an error message or a file, nor a host other
+//! than the registry's origin; no registry text reaches the terminal unescaped; blob bodies
+//! stream from and to disk within their declared size, so memory does not grow with blob
+//! size. See SECURITY.md.
 //!
 //! ```no_run
 //! use pusher::{client::{Client, ClientOptions}, reference::Reference, upload};
@@ -39,3 +42,10 @@ pub mod upload;
 
 pub use errors::{Error, Result};
 pub use reference::Reference;
+
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod protocol_tests;
+#[cfg(test)]
+mod test_server;

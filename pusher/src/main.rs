@@ -91,9 +91,18 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
+    let staging = match &cli.verb {
+        Verb::Pull { dir, .. } => Some(dir.join("blobs").join("sha256")),
+        _ => None,
+    };
+    let signals = signals::watch(staging);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            if let Some(code) = signals.and_then(|s| s.received()) {
+                eprintln!("error: interrupted");
+                return ExitCode::from(code);
+            }
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
@@ -106,6 +115,92 @@ fn main() -> ExitCode {
                 EXIT_FAILURE
             };
             ExitCode::from(code)
+        }
+    }
+}
+
+/// SIGTERM and SIGINT: stop the transfers so temporary files are removed as they unwind;
+/// whatever is still stuck after a grace period has its temporary files removed here.
+mod signals {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU8, Ordering};
+    use std::time::{Duration, SystemTime};
+
+    /// How long transfers get to unwind before the watcher cleans up and exits itself.
+    const GRACE: Duration = Duration::from_secs(3);
+
+    pub struct Watch {
+        code: Arc<AtomicU8>,
+    }
+
+    impl Watch {
+        /// The exit code (128 + signal number) if a signal came.
+        pub fn received(&self) -> Option<u8> {
+            match self.code.load(Ordering::SeqCst) {
+                0 => None,
+                c => Some(c),
+            }
+        }
+    }
+
+    fn sigset() -> libc::sigset_t {
+        // SAFETY: sigemptyset/sigaddset initialise the set we own.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::sigaddset(&mut set, libc::SIGINT);
+            set
+        }
+    }
+
+    /// Blocks SIGTERM and SIGINT in every thread (call before any thread starts) and waits
+    /// for them on a thread of its own. `staging` is where a pull writes temporary blobs.
+    pub fn watch(staging: Option<PathBuf>) -> Option<Watch> {
+        let set = sigset();
+        // SAFETY: a valid set; no other thread exists yet.
+        if unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) } != 0 {
+            return None;
+        }
+        let started = SystemTime::now();
+        let code = Arc::new(AtomicU8::new(0));
+        let seen = code.clone();
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                let mut sig: libc::c_int = 0;
+                // SAFETY: a valid set and out-pointer.
+                if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+                    return;
+                }
+                let exit = 128 + sig as u8;
+                seen.store(exit, Ordering::SeqCst);
+                pusher::transport::cancel();
+                std::thread::sleep(GRACE);
+                // still running: a read is stuck; remove this run's temporary blobs and go
+                if let Some(dir) = staging {
+                    remove_new_temporaries(&dir, started);
+                }
+                eprintln!("error: interrupted");
+                std::process::exit(exit.into());
+            })
+            .ok()?;
+        Some(Watch { code })
+    }
+
+    fn remove_new_temporaries(dir: &std::path::Path, since: SystemTime) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let ours = e.file_name().to_string_lossy().starts_with(".packer-")
+                && e.metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t >= since);
+            if ours {
+                let _ = std::fs::remove_file(e.path());
+            }
         }
     }
 }

@@ -95,10 +95,16 @@ fn io_error(dir: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
-fn descriptor(dir: &Path, media_type: &str, size: u64, digest: &str) -> Result<Descriptor> {
-    let d: Digest = digest
-        .parse()
-        .map_err(|e| io_error(dir, format!("bad digest {digest}: {e}")))?;
+/// A descriptor from a manifest's words; a digest that does not parse is the registry's fault.
+fn descriptor(client: &Client, media_type: &str, size: u64, digest: &str) -> Result<Descriptor> {
+    let d: Digest = digest.parse().map_err(|_| Error::Protocol {
+        op: client.op,
+        reference: client.reference.to_string(),
+        message: format!(
+            "the manifest names an invalid digest {:?}",
+            crate::errors::escape_remote(digest)
+        ),
+    })?;
     Ok(Descriptor::new(MediaType::from(media_type), size, d))
 }
 
@@ -135,7 +141,7 @@ pub fn pull_image(
     }
     let report = std::sync::Mutex::new(PullReport::default());
     for_each_parallel(&blobs, jobs, |b| {
-        let desc = descriptor(dir, &b.media_type, b.size, &b.digest)?;
+        let desc = descriptor(client, &b.media_type, b.size, &b.digest)?;
         let bp = progress.blob(&b.digest, b.size);
         if layout.has_blob(desc.digest()) {
             bp.finish(BlobOutcome::Exists);
@@ -148,18 +154,18 @@ pub fn pull_image(
         Ok(())
     })?;
     for m in &manifests {
-        let desc = descriptor(dir, &m.media_type, m.bytes.len() as u64, &m.digest)?;
+        let desc = descriptor(client, &m.media_type, m.bytes.len() as u64, &m.digest)?;
         layout
             .write_blob(&desc, m.bytes.as_slice())
             .map_err(|e| io_error(dir, e))?;
     }
     if is_index(&top.media_type) {
-        let desc = descriptor(dir, &top.media_type, top.bytes.len() as u64, &top.digest)?;
+        let desc = descriptor(client, &top.media_type, top.bytes.len() as u64, &top.digest)?;
         layout
             .write_blob(&desc, top.bytes.as_slice())
             .map_err(|e| io_error(dir, e))?;
     }
-    let desc = descriptor(dir, &top.media_type, top.bytes.len() as u64, &top.digest)?;
+    let desc = descriptor(client, &top.media_type, top.bytes.len() as u64, &top.digest)?;
     layout
         .add_to_index(desc, client.reference.tag.as_deref())
         .map_err(|e| io_error(dir, e))?;
@@ -169,20 +175,35 @@ pub fn pull_image(
 }
 
 /// Get one blob (`GET /v2/NAME/blobs/DIGEST`, redirects followed) streamed into the layout,
-/// which checks its digest and size before it appears.
+/// which checks its digest and size before it appears. The body is read within the declared
+/// size ([`crate::transport::Response::blob_reader`]); a download that fails on the network
+/// starts again, up to three times.
 pub fn get_blob(
     client: &Client,
     layout: &OciLayout,
     desc: &Descriptor,
     progress: &crate::progress::BlobProgress,
 ) -> Result<()> {
+    crate::client::retry_download(|| get_blob_once(client, layout, desc, progress))
+}
+
+/// One try; the error says whether the body failed on the network (worth another try).
+fn get_blob_once(
+    client: &Client,
+    layout: &OciLayout,
+    desc: &Descriptor,
+    progress: &crate::progress::BlobProgress,
+) -> Result<(), crate::client::DownloadError> {
     let req = Request::new(Method::GET, client.url(&format!("blobs/{}", desc.digest())));
     let resp = client.send(&req)?;
     if resp.status != 200 {
-        return Err(client.status_error(resp, "get the blob"));
+        return Err(client.status_error(resp, "get the blob").into());
     }
+    let url = resp.url.clone();
     let cb = progress.callback();
-    let mut reader = resp.reader();
+    let mut reader = resp
+        .blob_reader(desc.size())
+        .map_err(|e| client.download_error(&req, &url, &e))?;
     let mut sent = 0u64;
     let counting = std::io::Read::by_ref(&mut reader);
     let counted = CountingRead {
@@ -194,21 +215,28 @@ pub fn get_blob(
             }
         },
     };
-    layout.write_blob(desc, counted).map_err(|e| match e {
-        packer::Error::DigestMismatch {
-            expected, actual, ..
-        } => Error::DigestMismatch {
-            op: client.op,
-            reference: client.reference.to_string(),
-            what: format!("blob {}", desc.digest()),
-            expected,
-            got: actual,
-        },
-        other => Error::Protocol {
-            op: client.op,
-            reference: client.reference.to_string(),
-            message: format!("blob {}: {other}", desc.digest()),
-        },
+    layout.write_blob(desc, counted).map_err(|e| {
+        if let Some(body) = crate::transport::BodyError::find(&e) {
+            let error = client.download_error(&req, &url, body);
+            return crate::client::DownloadError::new(error, body.is_transient());
+        }
+        match e {
+            packer::Error::DigestMismatch {
+                expected, actual, ..
+            } => Error::DigestMismatch {
+                op: client.op,
+                reference: client.reference.to_string(),
+                what: format!("blob {}", desc.digest()),
+                expected,
+                got: actual,
+            },
+            other => Error::Protocol {
+                op: client.op,
+                reference: client.reference.to_string(),
+                message: format!("blob {}: {other}", desc.digest()),
+            },
+        }
+        .into()
     })
 }
 

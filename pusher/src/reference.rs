@@ -53,6 +53,22 @@ impl Reference {
         if input.chars().any(char::is_whitespace) {
             return Err(fail("contains whitespace"));
         }
+        if input.contains("://") {
+            return Err(fail(
+                "a reference has no scheme: write HOST[:PORT]/REPOSITORY[:TAG] \
+                 (plain HTTP is used for localhost, or with --insecure)",
+            ));
+        }
+        if let Some(first) = input.split('/').next()
+            && let Some((_, host)) = first.rsplit_once('@')
+            && input.contains('/')
+        {
+            // user info: never echo the password
+            return Err(ReferenceError {
+                input: format!("…@{host}{}", &input[first.len()..]),
+                reason: "credentials do not go in a reference: pass --username and --password-stdin",
+            });
+        }
         // The digest comes last, after the only '@'.
         let (rest, digest) = match input.split_once('@') {
             Some((rest, digest)) => {
@@ -311,6 +327,16 @@ pub fn check_digest(digest: &str) -> Result<(), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schemes_and_user_info_are_named() {
+        let e = Reference::parse("http://127.0.0.1:5000/a/b:1").unwrap_err();
+        assert!(e.to_string().contains("a reference has no scheme"), "{e}");
+        let e = Reference::parse("alice:s3cret@127.0.0.1:5000/a/b:1").unwrap_err();
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+        assert!(e.to_string().contains("--password-stdin"), "{e}");
+        assert!(e.to_string().contains("…@127.0.0.1:5000/a/b:1"), "{e}");
+    }
 
     const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 

@@ -67,14 +67,27 @@ pub fn check_blob_exists(client: &Client, digest: &str) -> Result<bool> {
     }
 }
 
+fn url_error(client: &Client, e: crate::transport::url::UrlError) -> Error {
+    Error::Protocol {
+        op: client.op,
+        reference: client.reference.to_string(),
+        message: e.to_string(),
+    }
+}
+
 fn session_from(client: &Client, resp: &Response, doing: &str) -> Result<Session> {
     let location = resp.header("Location").ok_or_else(|| Error::Protocol {
         op: client.op,
         reference: client.reference.to_string(),
         message: format!("{doing}: {} without a Location header", resp.status),
     })?;
+    let location = resolve_location(&resp.url, location).map_err(|e| Error::Protocol {
+        op: client.op,
+        reference: client.reference.to_string(),
+        message: format!("{doing}: Location: {e}"),
+    })?;
     Ok(Session {
-        location: resolve_location(&resp.url, location),
+        location,
         chunk_min: resp
             .header("OCI-Chunk-Min-Length")
             .and_then(|v| v.trim().parse().ok()),
@@ -84,7 +97,9 @@ fn session_from(client: &Client, resp: &Response, doing: &str) -> Result<Session
 /// Step 1b: mount the blob from another repository. `Ok(None)` when mounted (201); a 202
 /// means the registry would not mount and opened an upload session instead.
 pub fn mount_blob(client: &Client, digest: &str, from: &str) -> Result<Option<Session>> {
-    let url = client.url(&format!("blobs/uploads/?mount={digest}&from={from}"));
+    let url = add_query(&client.url("blobs/uploads/"), "mount", digest)
+        .and_then(|u| add_query(&u, "from", from))
+        .map_err(|e| url_error(client, e))?;
     let req = Request::new(Method::POST, url).header("Content-Length", "0");
     let resp = client.send(&req)?;
     match resp.status {
@@ -116,7 +131,8 @@ pub fn send_blob(
     blob: &Blob<'_>,
     progress: &BlobProgress,
 ) -> Result<Response> {
-    let url = add_query(&session.location, "digest", blob.digest);
+    let url =
+        add_query(&session.location, "digest", blob.digest).map_err(|e| url_error(client, e))?;
     let req = Request::new(Method::PUT, url)
         .header("Content-Type", "application/octet-stream")
         .body(Body::File {
@@ -171,7 +187,7 @@ pub fn send_blob_chunked(
 
 /// Step 4: commit with the digest (`PUT LOCATION?digest=...`, empty body after chunks).
 pub fn commit_with_digest(client: &Client, session: &Session, digest: &str) -> Result<Response> {
-    let url = add_query(&session.location, "digest", digest);
+    let url = add_query(&session.location, "digest", digest).map_err(|e| url_error(client, e))?;
     let req = Request::new(Method::PUT, url)
         .header("Content-Length", "0")
         .no_retry();

@@ -3,10 +3,11 @@
 //! Nothing here is a mock. `docker` starts the real Docker Engine when it is not running,
 //! `registry` runs Debian's `docker-registry` in each auth mode, `token_server` is the
 //! Docker-Hub-like token issuer the registry trusts, `proxy` injects faults in front of the
-//! real registry, `tools` finds the project's binaries and the system's tools (and fails,
+//! real registry, `hostile` is a deliberately malicious registry, `tools` finds the project's binaries and the system's tools (and fails,
 //! never skips, when one is missing).
 
 pub mod docker;
+pub mod hostile;
 pub mod proxy;
 pub mod registry;
 pub mod token_server;

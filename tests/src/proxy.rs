@@ -178,11 +178,13 @@ fn handle(
         .find(|(k, _)| k == "content-length")
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(0);
+    // rules name digests as `sha256:…`; a query may carry them escaped (`sha256%3A…`)
+    let decoded = crate::token_server::percent_decode(&target);
     let fault = {
         let mut rules = rules.lock().unwrap();
         let hit = rules
             .iter_mut()
-            .find(|r| r.times > 0 && r.method == method && target.contains(&r.path_contains));
+            .find(|r| r.times > 0 && r.method == method && decoded.contains(&r.path_contains));
         hit.map(|r| {
             r.times -= 1;
             r.fault.clone()

@@ -209,7 +209,8 @@ impl Drop for TokenServer {
     }
 }
 
-fn percent_decode(s: &str) -> String {
+/// Decodes a URL-encoded string (`%XX` escapes, as in queries and forms).
+pub fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;

@@ -41,6 +41,7 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("jq", "jq"),
     ("openssl", "openssl"),
     ("setsid", "util-linux"),
+    ("kill", "procps"),
     ("hyperfine", "hyperfine"),
     ("time", "time"),
     ("git", "git"),

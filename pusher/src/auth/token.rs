@@ -87,16 +87,18 @@ pub fn fetch_token(
             (req, None)
         }
         other => {
-            let mut url = realm.to_string();
-            let mut sep = if url.contains('?') { '&' } else { '?' };
-            if !service.is_empty() {
-                url += &format!("{sep}service={}", query_escape(service));
-                sep = '&';
+            let mut url = crate::transport::url::parse_http_url(realm)
+                .map_err(|e| TokenError::Failed(format!("bearer challenge realm: {e}")))?;
+            {
+                let mut q = url.query_pairs_mut();
+                if !service.is_empty() {
+                    q.append_pair("service", service);
+                }
+                for s in scopes {
+                    q.append_pair("scope", s);
+                }
             }
-            for s in scopes {
-                url += &format!("{sep}scope={}", query_escape(s));
-                sep = '&';
-            }
+            let url = String::from(url);
             let auth = match other {
                 Some(Credential::UserPassword { username, password }) => {
                     Some(basic_header(username, password.expose()))
@@ -107,8 +109,10 @@ pub fn fetch_token(
         }
     };
     let started = Instant::now();
+    // the credentials go to the realm's origin only (a redirect elsewhere gets none)
+    let auth = auth.and_then(|a| crate::transport::Authorization::new(a, &req.url));
     let mut resp: Response = transport
-        .send(&req, auth.as_deref())
+        .send(&req, auth.as_ref())
         .map_err(|e| TokenError::Failed(format!("token server {}: {e}", e.url)))?;
     let body = resp.bytes(1 << 20).unwrap_or_default();
     if resp.status == 401 || resp.status == 403 {
