@@ -115,6 +115,7 @@ pub fn fetch_token(
         .send(&req, auth.as_ref())
         .map_err(|e| TokenError::Failed(format!("token server {}: {e}", e.url)))?;
     let body = resp.bytes(1 << 20).unwrap_or_default();
+    resp.trace_json_body(&body);
     if resp.status == 401 || resp.status == 403 {
         return Err(TokenError::Refused(format!(
             "token server refused the credentials ({} {})",

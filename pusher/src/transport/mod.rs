@@ -182,9 +182,19 @@ pub struct Response {
     headers: http::HeaderMap,
     body: ureq::Body,
     timeout: Duration,
+    /// The `--trace` number of this exchange, when tracing.
+    traced: Option<u64>,
 }
 
 impl Response {
+    /// Under `--trace`, shows a JSON body that was read (the token server's answer), with the
+    /// values of secret-looking keys redacted.
+    pub(crate) fn trace_json_body(&self, body: &[u8]) {
+        if let Some(id) = self.traced {
+            eprintln!("<{id} {}", trace::redact_json(body));
+        }
+    }
+
     /// A header's value (first one), if it is valid text.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
@@ -416,6 +426,7 @@ impl Transport {
                     headers: parts.headers,
                     body,
                     timeout: self.timeout,
+                    traced: self.trace.then_some(id),
                 };
                 if self.trace {
                     trace::trace_response(id, &r, started.elapsed());

@@ -52,6 +52,34 @@ pub fn redact_url(url: &str) -> String {
     escape_remote(&out)
 }
 
+/// A JSON body fit for printing: compact, the values of secret-looking keys (`token`,
+/// `access_token`, `refresh_token`, ...) replaced at any depth, control characters escaped.
+pub fn redact_json(body: &[u8]) -> String {
+    fn redact(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map.iter_mut() {
+                    let k = k.to_ascii_lowercase();
+                    if k.contains("token") || SECRET_QUERY_KEYS.contains(&k.as_str()) {
+                        *v = serde_json::Value::String("<redacted>".into());
+                    } else {
+                        redact(v);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(redact),
+            _ => {}
+        }
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(mut v) => {
+            redact(&mut v);
+            escape_remote(&v.to_string())
+        }
+        Err(_) => format!("({} bytes, not JSON: not shown)", body.len()),
+    }
+}
+
 /// An Authorization value fit for printing: the scheme only.
 pub fn redact_authorization(value: &str) -> String {
     let scheme = value.split(' ').next().unwrap_or("");
@@ -130,6 +158,18 @@ pub(super) fn response_text(id: u64, r: &Response, took: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_answers_show_no_token() {
+        let shown = redact_json(
+            br#"{"token":"s3cr3t","access_token":"s3cr3t","expires_in":300,"issued_at":"x","nested":{"refresh_token":"s3cr3t"}}"#,
+        );
+        assert_eq!(
+            shown,
+            r#"{"access_token":"<redacted>","expires_in":300,"issued_at":"x","nested":{"refresh_token":"<redacted>"},"token":"<redacted>"}"#
+        );
+        assert!(!redact_json(b"s3cr3t not json").contains("s3cr3t"));
+    }
 
     #[test]
     fn redaction() {
