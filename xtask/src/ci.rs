@@ -22,7 +22,6 @@ pub struct Args {
     tests_only: bool,
 }
 
-
 /// Each program the tests run, and the Debian package that provides it.
 pub const TOOLS: &[(&str, &str)] = &[
     ("dockerd", "docker.io"),

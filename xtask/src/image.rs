@@ -259,8 +259,15 @@ pub fn run(args: Args) -> Result<()> {
             println!();
             println!("run it:");
             println!("    docker run --rm -it {reference}");
-            for p in report.platforms.iter().filter(|p| p.platform != local.platform) {
-                println!("    docker run --rm -it --platform {} {reference}", p.platform);
+            for p in report
+                .platforms
+                .iter()
+                .filter(|p| p.platform != local.platform)
+            {
+                println!(
+                    "    docker run --rm -it --platform {} {reference}",
+                    p.platform
+                );
             }
             println!("{digest}");
         }
