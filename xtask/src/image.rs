@@ -29,11 +29,13 @@ use packer::manifest::Format;
 use packer::oci_spec::image::{Descriptor, Digest};
 use pusher::auth::Credential;
 use pusher::client::Client;
-use pusher::progress::Progress;
-use pusher::push::{Desc, PushOptions, push_image};
+use pusher::progress::{BlobOutcome, Progress};
+use pusher::push::{for_each_parallel, push_manifest};
 use pusher::reference::Reference;
+use pusher::upload::{Blob, UploadOptions, upload_blob};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The image's tag in the OCI layout and in the `docker load` archive.
 pub const LOCAL_TAG: &str = "penguinshell:latest";
@@ -176,6 +178,10 @@ pub fn run(args: Args) -> Result<()> {
         None => None,
     };
     let credential = read_credential(&args)?;
+    let pushing = match &reference {
+        Some(r) => Some(Pushing::connect(&args, credential, r)?),
+        None => None,
+    };
     // The host's image goes to `docker load`; without it, the first one given.
     let local = if targets.contains(&HOST) {
         HOST
@@ -205,7 +211,10 @@ pub fn run(args: Args) -> Result<()> {
         FormatArg::Docker => Format::Docker,
     };
     let inputs = stamp_inputs(&shells, args.format, &local);
-    let report = match up_to_date(&outputs, &inputs) {
+    let cached = up_to_date(&outputs, &inputs);
+    // Packing uploads each platform's blobs as it goes; an unchanged image uploads them below.
+    let uploaded_while_packing = cached.is_none();
+    let report = match cached {
         Some(report) => {
             step(2, "the bundle: bin/penguinshell dev etc proc sys");
             println!("    {}  (unchanged)", shown(&outputs.rootfs));
@@ -218,14 +227,13 @@ pub fn run(args: Args) -> Result<()> {
             let mut bundles = Vec::new();
             for (target, shell, _) in &shells {
                 let root = outputs.rootfs_of(target, &local);
-                crate::chroot::assemble_bundle(shell, &root)?;
                 println!("    {}  {}", target.platform, shown(&root));
-                bundles.push((*target, root));
+                bundles.push((*target, shell.clone(), root));
             }
             step(3, "tar, gzip, digest and diff id, config.json, manifest");
             // The stamp goes first: outputs being replaced are never "up to date".
             remove_if_there(&outputs.stamp)?;
-            let report = pack(&outputs, &bundles, &local, format)?;
+            let report = pack(&outputs, &bundles, &local, format, pushing.as_ref())?;
             write_stamp(&outputs, &inputs, &report)?;
             report
         }
@@ -254,7 +262,17 @@ pub fn run(args: Args) -> Result<()> {
                 5,
                 &format!("push to {reference}: token, upload, commit, {what}"),
             );
-            let digest = push(&args, credential, &reference, &outputs, &report)?;
+            let pushing = pushing.context("not connected")?;
+            let layout = OciLayout::open(&outputs.oci)?;
+            if !uploaded_while_packing {
+                pushing.upload_all(&layout, &report)?;
+            }
+            let digest = pushing.push_manifests(&layout, &report)?;
+            println!(
+                "    {} blob(s) uploaded, {} already there",
+                pushing.uploaded.load(Ordering::Relaxed),
+                pushing.existed.load(Ordering::Relaxed)
+            );
             println!("    pushed {reference}@{digest}");
             println!();
             println!("run it:");
@@ -303,16 +321,21 @@ fn settings(target: &ShellTarget) -> Result<ImageSettings> {
     })
 }
 
-/// Packs each platform's bundle (in parallel) into a staged layout, with an index over them
+/// Assembles each platform's bundle from its shell and packs it (in parallel) into a staged
+/// layout, with an index over them
 /// when there are several, tags it `latest`, writes the `docker load` archive and the rootfs
-/// tar of `local`'s image beside it, then moves the three outputs into place.
+/// tar of `local`'s image beside it, then moves the three outputs into place. With
+/// `pushing`, each platform's blobs are uploaded as soon as they are written.
 fn pack(
     outputs: &Outputs,
-    bundles: &[(ShellTarget, PathBuf)],
+    bundles: &[(ShellTarget, PathBuf, PathBuf)],
     local: &ShellTarget,
     format: Format,
+    pushing: Option<&Pushing>,
 ) -> Result<ImageReport> {
     let tag = LOCAL_TAG.parse::<Tag>()?;
+    std::fs::create_dir_all(&outputs.out)
+        .with_context(|| format!("cannot create {}", shown(&outputs.out)))?;
     let stage = tempfile::Builder::new()
         .prefix(".image-stage-")
         .tempdir_in(&outputs.out)
@@ -327,9 +350,10 @@ fn pack(
     let written: Vec<Result<(ShellTarget, WrittenImage)>> = std::thread::scope(|s| {
         let jobs: Vec<_> = bundles
             .iter()
-            .map(|(target, root)| {
+            .map(|(target, shell, root)| {
                 let (staged, rootfs_tar) = (&staged, &rootfs_tar);
                 s.spawn(move || -> Result<(ShellTarget, WrittenImage)> {
+                    crate::chroot::assemble_bundle(shell, root)?;
                     let bundle = Bundle::from_dir(root)
                         .with_context(|| format!("cannot read the bundle {}", shown(root)))?;
                     let tar = (target == local).then_some(rootfs_tar.as_path());
@@ -343,6 +367,9 @@ fn pack(
                         tar,
                     )
                     .with_context(|| format!("cannot pack the {} image", target.platform))?;
+                    if let Some(pushing) = pushing {
+                        pushing.upload_blobs(staged, &platform_report(target, &image))?;
+                    }
                     Ok((*target, image))
                 })
             })
@@ -364,17 +391,8 @@ fn pack(
     } else {
         None
     };
-    let platforms: Vec<PlatformReport> = written
-        .iter()
-        .map(|(t, w)| PlatformReport {
-            platform: t.platform.to_owned(),
-            layer: w.layer.clone(),
-            diff_id: w.diff_id.clone(),
-            tar_size: w.tar_size,
-            config: w.config.clone(),
-            manifest: w.manifest.clone(),
-        })
-        .collect();
+    let platforms: Vec<PlatformReport> =
+        written.iter().map(|(t, w)| platform_report(t, w)).collect();
     let report = ImageReport {
         platforms,
         index,
@@ -428,6 +446,17 @@ fn pack(
     }
     replace_dir(staged.root(), &outputs.oci)?;
     Ok(report)
+}
+
+fn platform_report(target: &ShellTarget, w: &WrittenImage) -> PlatformReport {
+    PlatformReport {
+        platform: target.platform.to_owned(),
+        layer: w.layer.clone(),
+        diff_id: w.diff_id.clone(),
+        tar_size: w.tar_size,
+        config: w.config.clone(),
+        manifest: w.manifest.clone(),
+    }
 }
 
 /// Puts the folder `new` at `dest` in one step: swapped with the old one when there is one
@@ -595,31 +624,97 @@ fn read_credential(args: &Args) -> Result<Option<Credential>> {
     Ok(credential)
 }
 
-/// Pushes the image in `outputs.oci` to `reference`; returns the manifest digest.
-fn push(
-    args: &Args,
-    credential: Option<Credential>,
-    reference: &Reference,
-    outputs: &Outputs,
-    report: &ImageReport,
-) -> Result<String> {
-    let options = args.connect.client_options(reference, credential)?;
-    let layout = packer::layout::OciLayout::open(&outputs.oci)?;
-    let client = Client::connect("push", reference, &options, "pull,push", &[])?;
-    let top = Desc::from(report.top());
-    let progress = Progress::new(false);
-    let source = shown(&outputs.oci).to_string();
-    let pushed = push_image(
-        &client,
-        &layout,
-        &source,
-        &top,
-        &PushOptions::default(),
-        &progress,
-    )?;
-    println!(
-        "    {} blob(s) uploaded, {} already there",
-        pushed.pushed, pushed.existed
-    );
-    Ok(pushed.digest)
+/// The push of `--push`: the connected client, and the blobs it sent so far.
+struct Pushing {
+    client: Client,
+    progress: Progress,
+    uploaded: AtomicUsize,
+    existed: AtomicUsize,
+}
+
+impl Pushing {
+    /// Logs in to `reference`'s registry (ping, token) before any long work.
+    fn connect(
+        args: &Args,
+        credential: Option<Credential>,
+        reference: &Reference,
+    ) -> Result<Pushing> {
+        let options = args.connect.client_options(reference, credential)?;
+        let client = Client::connect("push", reference, &options, "pull,push", &[])?;
+        Ok(Pushing {
+            client,
+            progress: Progress::new(false),
+            uploaded: AtomicUsize::new(0),
+            existed: AtomicUsize::new(0),
+        })
+    }
+
+    /// Uploads one platform's layer and config (check the blob exists, initiate upload, send
+    /// the blob, commit with the digest): called by each packing thread as soon as its image
+    /// is written, so the platforms' uploads overlap each other and the packing.
+    fn upload_blobs(&self, layout: &OciLayout, image: &PlatformReport) -> Result<()> {
+        for desc in [&image.layer, &image.config] {
+            let digest = desc.digest().to_string();
+            let path = layout.blob_path(desc.digest());
+            let blob = Blob {
+                digest: &digest,
+                size: desc.size(),
+                path: &path,
+            };
+            let progress = self.progress.blob(&digest, desc.size());
+            match upload_blob(&self.client, &blob, &UploadOptions::default(), progress)? {
+                BlobOutcome::Exists => self.existed.fetch_add(1, Ordering::Relaxed),
+                _ => self.uploaded.fetch_add(1, Ordering::Relaxed),
+            };
+        }
+        Ok(())
+    }
+
+    /// Push the manifests: each platform's (at once), then the index under the tag; returns
+    /// the top digest.
+    fn push_manifests(&self, layout: &OciLayout, report: &ImageReport) -> Result<String> {
+        let read = |desc: &Descriptor| -> Result<(String, String, Vec<u8>)> {
+            Ok((
+                desc.digest().to_string(),
+                desc.media_type().to_string(),
+                layout.read_blob(desc.digest())?,
+            ))
+        };
+        if report.index.is_some() {
+            let manifests = report
+                .platforms
+                .iter()
+                .map(|p| read(&p.manifest))
+                .collect::<Result<Vec<_>>>()?;
+            for_each_parallel(
+                &manifests,
+                manifests.len(),
+                |(digest, media_type, bytes)| {
+                    push_manifest(&self.client, digest, media_type, bytes).map(|_| ())
+                },
+            )?;
+        }
+        let (digest, media_type, bytes) = read(report.top())?;
+        let reference = &self.client.reference;
+        let tag_or_digest = match reference.digest {
+            Some(_) => digest.clone(),
+            None => reference.manifest_ref().to_string(),
+        };
+        push_manifest(&self.client, &tag_or_digest, &media_type, &bytes)?;
+        Ok(digest)
+    }
+
+    /// Uploads every platform's blobs (at once) of an image already on disk.
+    fn upload_all(&self, layout: &OciLayout, report: &ImageReport) -> Result<()> {
+        std::thread::scope(|s| {
+            let jobs: Vec<_> = report
+                .platforms
+                .iter()
+                .map(|p| s.spawn(move || self.upload_blobs(layout, p)))
+                .collect();
+            jobs.into_iter()
+                .map(|j| j.join().expect("an upload thread panicked"))
+                .collect::<Result<()>>()
+        })
+    }
 }

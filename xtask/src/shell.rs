@@ -192,7 +192,6 @@ pub fn build_shell_for(target: &ShellTarget) -> Result<PathBuf> {
 /// config): then even cargo's own no-op check, most of the time of an unchanged
 /// `cargo xtask image`, is skipped.
 fn up_to_date_shell(target: &ShellTarget) -> Option<PathBuf> {
-    let root = crate::util::project_root();
     let binary = ::tests::tools::target_dir()
         .join(target.triple)
         .join(PROFILE)
@@ -201,35 +200,43 @@ fn up_to_date_shell(target: &ShellTarget) -> Option<PathBuf> {
         .ok()?
         .modified()
         .ok()?;
-    let mut inputs = vec![
-        binary.clone(),
-        root.join("Cargo.toml"),
-        root.join("Cargo.lock"),
-        root.join(".cargo/config.toml"),
-        root.join("penguinshell/Cargo.toml"),
-        root.join("penguinshell/build.rs"),
-    ];
-    let mut dirs = vec![
-        root.join("penguinshell/src"),
-        root.join("penguinshell/link"),
-    ];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).ok()? {
-            let path = entry.ok()?.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                inputs.push(path);
+    let binary_changed = std::fs::metadata(&binary).ok()?.modified().ok()?;
+    (binary_changed <= built && newest_source()? <= built).then_some(binary)
+}
+
+/// When the newest of the shell's inputs changed (the same for every target, so read once).
+fn newest_source() -> Option<std::time::SystemTime> {
+    static NEWEST: std::sync::OnceLock<Option<std::time::SystemTime>> = std::sync::OnceLock::new();
+    *NEWEST.get_or_init(|| {
+        let root = crate::util::project_root();
+        let mut inputs = vec![
+            root.join("Cargo.toml"),
+            root.join("Cargo.lock"),
+            root.join(".cargo/config.toml"),
+            root.join("penguinshell/Cargo.toml"),
+            root.join("penguinshell/build.rs"),
+        ];
+        let mut dirs = vec![
+            root.join("penguinshell/src"),
+            root.join("penguinshell/link"),
+        ];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).ok()? {
+                let path = entry.ok()?.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else {
+                    inputs.push(path);
+                }
             }
         }
-    }
-    for input in inputs {
-        let changed = std::fs::metadata(&input).ok()?.modified().ok()?;
-        if changed > built {
-            return None;
-        }
-    }
-    Some(binary)
+        inputs
+            .iter()
+            .map(|input| std::fs::metadata(input).ok()?.modified().ok())
+            .collect::<Option<Vec<_>>>()?
+            .into_iter()
+            .max()
+    })
 }
 
 /// Touched after each successful build of `binary`: cargo leaves an unchanged binary alone.
