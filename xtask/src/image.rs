@@ -713,8 +713,7 @@ impl Pushing {
                 .map(|p| s.spawn(move || self.upload_blobs(layout, p)))
                 .collect();
             jobs.into_iter()
-                .map(|j| j.join().expect("an upload thread panicked"))
-                .collect::<Result<()>>()
+                .try_for_each(|j| j.join().expect("an upload thread panicked"))
         })
     }
 }
