@@ -717,3 +717,91 @@ impl Pushing {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leftovers(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect()
+    }
+
+    /// Issue 8: the old layout is never deleted first. A pack that fails midway leaves the
+    /// previous image whole and no staging behind; one that succeeds swaps the new one in.
+    #[test]
+    fn a_failed_pack_leaves_the_old_image_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let outputs = Outputs::under(dir.path());
+        let shell = dir.path().join("penguinshell");
+        std::fs::write(&shell, b"\x7fELF penguin").unwrap();
+        let arm = SHELL_TARGETS[1];
+        let bundle =
+            |t: ShellTarget, shell: &Path| (t, shell.to_path_buf(), outputs.rootfs_of(&t, &HOST));
+
+        let first = pack(&outputs, &[bundle(HOST, &shell)], &HOST, Format::Oci, None).unwrap();
+        assert!(first.index.is_none());
+        let index_json = std::fs::read(outputs.oci.join("index.json")).unwrap();
+        let archive = std::fs::read(&outputs.docker_archive).unwrap();
+
+        let missing = dir.path().join("no-such-shell");
+        let err = pack(
+            &outputs,
+            &[bundle(HOST, &shell), bundle(arm, &missing)],
+            &HOST,
+            Format::Oci,
+            None,
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("no-such-shell"), "{err:#}");
+        assert_eq!(
+            std::fs::read(outputs.oci.join("index.json")).unwrap(),
+            index_json
+        );
+        assert_eq!(std::fs::read(&outputs.docker_archive).unwrap(), archive);
+        packer::inspect::inspect(&outputs.oci.display().to_string()).unwrap();
+        assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+
+        let both = pack(
+            &outputs,
+            &[bundle(HOST, &shell), bundle(arm, &shell)],
+            &HOST,
+            Format::Oci,
+            None,
+        )
+        .unwrap();
+        let layout = OciLayout::open(&outputs.oci).unwrap();
+        assert_eq!(
+            layout.resolve(Some("latest")).unwrap().digest(),
+            both.index.as_ref().unwrap().digest()
+        );
+        let inspected = packer::inspect::inspect(&outputs.oci.display().to_string()).unwrap();
+        let arches: Vec<String> = inspected
+            .images
+            .iter()
+            .map(|i| i.config.architecture().to_string())
+            .collect();
+        assert_eq!(arches, ["amd64", "arm64"]);
+        // the archive holds the host's image only
+        assert_eq!(both.local, "linux/amd64");
+        assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn platform_lists_parse() {
+        assert_eq!(parse_platforms("all").unwrap(), SHELL_TARGETS);
+        let two = parse_platforms("linux/arm64, linux/amd64").unwrap();
+        assert_eq!(two, [SHELL_TARGETS[1], HOST]);
+        for (bad, message) in [
+            ("linux/amd64,,linux/386", "an empty platform"),
+            ("linux/386,linux/386", "linux/386 is given twice"),
+            ("linux/ppc64le", "cannot be built here"),
+        ] {
+            let err = parse_platforms(bad).unwrap_err().to_string();
+            assert!(err.contains(message), "{bad}: {err}");
+        }
+    }
+}
