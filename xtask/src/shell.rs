@@ -587,6 +587,25 @@ mod tests {
                 "{}",
                 target.platform
             );
+            // the size budget holds on every platform
+            use crate::bench::shell::{MAX_BINARY, MAX_GZIPPED};
+            let size = std::fs::metadata(&path).unwrap().len();
+            let gzipped = Command::new("gzip")
+                .args(["-6", "-c"])
+                .arg(&path)
+                .output()
+                .unwrap()
+                .stdout
+                .len() as u64;
+            eprintln!(
+                "{}: {size} bytes stripped, {gzipped} gzip -6",
+                target.platform
+            );
+            assert!(
+                size <= MAX_BINARY && gzipped <= MAX_GZIPPED,
+                "{}: {size} bytes stripped (<= {MAX_BINARY}), {gzipped} gzip -6 (<= {MAX_GZIPPED})",
+                target.platform
+            );
         }
     }
 
