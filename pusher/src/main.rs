@@ -59,6 +59,9 @@ enum Verb {
         /// Blobs downloaded at a time
         #[arg(long, default_value_t = 3, value_name = "N")]
         jobs: usize,
+        /// From an index, pull only this platform's image (e.g. linux/arm64)
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+        platform: Option<String>,
     },
     /// Print a manifest's digest, media type, platform(s) and config summary
     Inspect {
@@ -297,12 +300,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             dir,
             common,
             jobs,
+            platform,
         } => {
             let reference = parse_reference(&reference)?;
+            if let Some(p) = &platform
+                && !(2..=3).contains(&p.split('/').filter(|s| !s.is_empty()).count())
+            {
+                return Err(Usage(format!("--platform {p:?}: expected OS/ARCH[/VARIANT]")).into());
+            }
             let options = client_options(&common, &reference)?;
             let client = Client::connect("pull", &reference, &options, "pull", &[])?;
             let progress = Progress::new(common.quiet);
-            let report = pusher::pull::pull_image(&client, &dir, jobs.max(1), &progress)?;
+            let report = pusher::pull::pull_platform(
+                &client,
+                &dir,
+                jobs.max(1),
+                platform.as_deref(),
+                &progress,
+            )?;
             progress.line(&format!(
                 "pulled {reference} into {}: {} blob(s) downloaded, {} present",
                 dir.display(),

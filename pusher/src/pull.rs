@@ -116,13 +116,69 @@ pub fn pull_image(
     jobs: usize,
     progress: &Progress,
 ) -> Result<PullReport> {
+    pull_platform(client, dir, jobs, None, progress)
+}
+
+/// Whether an index entry's `platform` is `wanted` (`os/arch` or `os/arch/variant`; without a
+/// variant, any variant matches).
+pub fn platform_matches(platform: Option<&serde_json::Value>, wanted: &str) -> bool {
+    let Some(p) = platform else {
+        return false;
+    };
+    let field = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or("");
+    let mut parts = wanted.split('/');
+    let (os, arch, variant) = (parts.next(), parts.next(), parts.next());
+    Some(field("os")) == os
+        && Some(field("architecture")) == arch
+        && variant.is_none_or(|v| field("variant") == v)
+}
+
+/// [`pull_image`], and with `platform` (`os/arch[/variant]`) only that platform's image of an
+/// index: its manifest is what the layout tags and what the report's digest names.
+pub fn pull_platform(
+    client: &Client,
+    dir: &Path,
+    jobs: usize,
+    platform: Option<&str>,
+    progress: &Progress,
+) -> Result<PullReport> {
     let layout = if dir.join(packer::layout::OCI_LAYOUT_FILE).exists() {
         OciLayout::open(dir)
     } else {
         OciLayout::create(dir)
     }
     .map_err(|e| io_error(dir, e))?;
-    let top = get_manifest(client, client.reference.manifest_ref())?;
+    let mut top = get_manifest(client, client.reference.manifest_ref())?;
+    if let Some(wanted) = platform
+        && is_index(&top.media_type)
+    {
+        let Some(entry) = top
+            .doc
+            .manifests
+            .iter()
+            .find(|m| platform_matches(m.platform.as_ref(), wanted))
+        else {
+            let there: Vec<String> = top
+                .doc
+                .manifests
+                .iter()
+                .filter_map(|m| m.platform.as_ref())
+                .map(|p| {
+                    let f = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or("?");
+                    format!("{}/{}", f("os"), f("architecture"))
+                })
+                .collect();
+            return Err(Error::Protocol {
+                op: client.op,
+                reference: client.reference.to_string(),
+                message: format!(
+                    "the index has no {wanted} image; it has: {}",
+                    there.join(", ")
+                ),
+            });
+        };
+        top = get_manifest(client, &entry.digest)?;
+    }
     let mut manifests = Vec::new();
     if is_index(&top.media_type) {
         for m in &top.doc.manifests {
@@ -250,5 +306,21 @@ impl<R: std::io::Read, F: FnMut(usize)> std::io::Read for CountingRead<R, F> {
         let n = self.inner.read(buf)?;
         (self.on)(n);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platforms_match_by_os_arch_and_variant() {
+        let arm: serde_json::Value =
+            serde_json::json!({"os": "linux", "architecture": "arm64", "variant": "v8"});
+        assert!(platform_matches(Some(&arm), "linux/arm64"));
+        assert!(platform_matches(Some(&arm), "linux/arm64/v8"));
+        assert!(!platform_matches(Some(&arm), "linux/arm64/v7"));
+        assert!(!platform_matches(Some(&arm), "linux/amd64"));
+        assert!(!platform_matches(None, "linux/arm64"));
     }
 }

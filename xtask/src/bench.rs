@@ -4,7 +4,7 @@
 mod image;
 mod pack;
 mod push;
-mod shell;
+pub(crate) mod shell;
 
 /// Arguments of `cargo xtask bench`.
 #[derive(clap::Args)]

@@ -1,10 +1,12 @@
 //! `cargo xtask ci`: the one test command of the README and of `.ci/run`.
 //!
 //! On a fresh Debian machine with only the Rust toolchain it installs what the tests need
-//! (the musl target with rustup; Debian packages with apt-get when running as root), starts
-//! the Docker Engine, then runs `cargo fmt --check`, `cargo clippy` with warnings denied and
+//! (the musl targets of every image platform with rustup; Debian packages with apt-get when
+//! running as root), registers QEMU with binfmt_misc for the foreign platforms, starts the
+//! Docker Engine, then runs `cargo fmt --check`, `cargo clippy` with warnings denied and
 //! every test of the workspace. A missing tool is an error, never a skipped test.
 
+use crate::shell::SHELL_TARGETS;
 use crate::util::{cargo, output_of, run_cmd};
 use anyhow::{Context, Result, bail};
 use std::process::Command;
@@ -19,9 +21,6 @@ pub struct Args {
     #[arg(long)]
     tests_only: bool,
 }
-
-/// The rustup targets the build needs.
-pub const RUST_TARGETS: &[&str] = &["x86_64-unknown-linux-musl"];
 
 /// Each program the tests run, and the Debian package that provides it.
 pub const TOOLS: &[(&str, &str)] = &[
@@ -52,6 +51,13 @@ pub fn run(args: Args) -> Result<()> {
     step("install what the tests need");
     ensure_rust_targets(!args.no_install)?;
     ensure_tools(!args.no_install)?;
+    step("run foreign binaries through QEMU (binfmt_misc)");
+    let foreign: Vec<&str> = SHELL_TARGETS
+        .iter()
+        .filter(|t| !t.is_native())
+        .map(|t| t.qemu)
+        .collect();
+    tests::binfmt::ensure_registered(&foreign).map_err(anyhow::Error::msg)?;
     step("start the Docker Engine");
     tests::docker::start_engine().map_err(anyhow::Error::msg)?;
     if !args.tests_only {
@@ -77,12 +83,12 @@ fn step(what: &str) {
     eprintln!("\n==> {what}");
 }
 
-/// Adds the rustup targets that are missing.
+/// Adds the rustup targets of every image platform that are missing.
 pub fn ensure_rust_targets(install: bool) -> Result<()> {
     let installed = output_of(Command::new("rustup").args(["target", "list", "--installed"]))
-        .context("rustup is needed to add the musl target")?;
-    for target in RUST_TARGETS {
-        if installed.lines().any(|l| l.trim() == *target) {
+        .context("rustup is needed to add the musl targets")?;
+    for target in SHELL_TARGETS.iter().map(|t| t.triple) {
+        if installed.lines().any(|l| l.trim() == target) {
             continue;
         }
         if !install {

@@ -1,27 +1,41 @@
-//! `cargo xtask image`: the whole article, from shell binary to a runnable (pushed) image.
+//! `cargo xtask image`: the whole article, from shell binaries to a runnable (pushed) image,
+//! for every platform whose static shell builds here.
 //!
-//! 1. build the penguin shell for musl and check it is static (`xtask shell`);
-//! 2. assemble the bundle: `bin/penguinshell dev etc proc sys` (`xtask chroot`);
-//! 3. tar it, gzip it, take digest, diff id and size, write config.json and the manifest
-//!    (packer), as an OCI layout, a `docker load` archive and a `docker import` tarball;
-//! 4. with `--push REFERENCE`: token, upload, commit, manifest (pusher).
+//! 1. build the penguin shell for each platform's musl target and check it is static and
+//!    built for that machine (`xtask shell`);
+//! 2. assemble a bundle per platform: `bin/penguinshell dev etc proc sys` (`xtask chroot`);
+//! 3. per platform: tar it, gzip it, take digest, diff id and size, write config.json and the
+//!    manifest (packer); over several platforms, an image index with each one's platform;
+//! 4. write the OCI layout (tag `latest` on the index), a `docker load` archive and a
+//!    `docker import` tarball of the host's image (Docker 20.10 loads one platform);
+//! 5. with `--push REFERENCE`: token, upload, commit, every manifest, then the index (pusher).
 //!
-//! A second run with nothing changed rebuilds nothing: a stamp records the inputs (the shell's
-//! digest and every image setting) and the digests they gave.
+//! Outputs are built aside in a staging folder under `--out` and moved into place last, so a
+//! failure leaves the previous image whole. A second run with nothing changed rebuilds
+//! nothing: a stamp records the inputs (each shell's digest and every image setting) and the
+//! digests they gave.
 
+use crate::shell::{HOST, SHELL_TARGETS, ShellTarget};
 use crate::util::{project_root, shown};
 use anyhow::{Context, Result, bail};
-use packer::build::{BuildOptions, BuildReport, Tag, build};
+use packer::OciLayout;
+use packer::build::{CONTAINERD_IMAGE_NAME, Tag, WrittenImage, write_image};
 use packer::bundle::Bundle;
 use packer::compress::Compression;
 use packer::config::{ImageSettings, Platform};
+use packer::docker_archive::{DockerManifestEntry, blob_name, write_archive};
+use packer::json::to_canonical_vec;
 use packer::manifest::Format;
+use packer::oci_spec::image::{Descriptor, Digest};
 use pusher::auth::Credential;
 use pusher::client::Client;
-use pusher::progress::Progress;
-use pusher::push::{Desc, PushOptions, push_image};
+use pusher::progress::{BlobOutcome, Progress};
+use pusher::push::{for_each_parallel, push_manifest};
 use pusher::reference::Reference;
+use pusher::upload::{Blob, UploadOptions, upload_blob};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The image's tag in the OCI layout and in the `docker load` archive.
 pub const LOCAL_TAG: &str = "penguinshell:latest";
@@ -36,6 +50,10 @@ pub struct Args {
     /// Push the image to this reference, e.g. 127.0.0.1:5000/user/penguinshell:latest
     #[arg(long, value_name = "REFERENCE")]
     push: Option<String>,
+    /// Platforms, comma-separated (linux/amd64,linux/arm64,linux/386), or all of them;
+    /// several give one image index
+    #[arg(long, value_name = "LIST|all", default_value = "all")]
+    platform: String,
     /// Media types: OCI (default) or Docker v2 schema 2, as in the article
     #[arg(long, value_enum, default_value = "oci")]
     format: FormatArg,
@@ -53,12 +71,37 @@ enum FormatArg {
     Docker,
 }
 
+/// `all`, or a comma-separated list of platforms (or musl triples): the shell targets, in
+/// the order given; one line naming a platform that cannot be built here.
+pub fn parse_platforms(list: &str) -> Result<Vec<ShellTarget>> {
+    if list.trim() == "all" {
+        return Ok(SHELL_TARGETS.to_vec());
+    }
+    let mut targets: Vec<ShellTarget> = Vec::new();
+    for name in list.split(',').map(str::trim) {
+        if name.is_empty() {
+            bail!(
+                "--platform {list:?}: an empty platform; give a comma-separated list of {} or all",
+                crate::shell::supported_list()
+            );
+        }
+        let target = ShellTarget::find(name)?;
+        if targets.contains(&target) {
+            bail!("--platform {list:?}: {} is given twice", target.platform);
+        }
+        targets.push(target);
+    }
+    Ok(targets)
+}
+
 /// Where each output lands under `--out`.
 pub struct Outputs {
+    /// the host platform's bundle (also what `docker import` gets)
     pub rootfs: PathBuf,
     pub oci: PathBuf,
     pub docker_archive: PathBuf,
     pub rootfs_tar: PathBuf,
+    out: PathBuf,
     stamp: PathBuf,
 }
 
@@ -69,7 +112,55 @@ impl Outputs {
             oci: out.join("oci"),
             docker_archive: out.join("penguinshell.tar"),
             rootfs_tar: out.join("rootfs.tar"),
+            out: out.to_path_buf(),
             stamp: out.join("stamp.json"),
+        }
+    }
+
+    /// The bundle of one platform: `rootfs` for the local one, `rootfs-ARCH` for the others.
+    fn rootfs_of(&self, target: &ShellTarget, local: &ShellTarget) -> PathBuf {
+        if target == local {
+            self.rootfs.clone()
+        } else {
+            self.out.join(format!("rootfs-{}", target.arch()))
+        }
+    }
+}
+
+/// One platform's image, as packed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformReport {
+    /// `linux/arm64`
+    pub platform: String,
+    /// the gzipped layer
+    pub layer: Descriptor,
+    /// sha256 of the uncompressed layer
+    pub diff_id: Digest,
+    /// size of the uncompressed layer
+    pub tar_size: u64,
+    /// config.json
+    pub config: Descriptor,
+    /// the manifest
+    pub manifest: Descriptor,
+}
+
+/// What was packed: every platform's image, and the index over them when there are several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageReport {
+    /// each platform, in the order of `--platform`
+    pub platforms: Vec<PlatformReport>,
+    /// the image index (several platforms only)
+    pub index: Option<Descriptor>,
+    /// the platform of the `docker load` archive and the rootfs tar
+    pub local: String,
+}
+
+impl ImageReport {
+    /// What the tag points at: the index, or the one manifest.
+    pub fn top(&self) -> &Descriptor {
+        match &self.index {
+            Some(index) => index,
+            None => &self.platforms[0].manifest,
         }
     }
 }
@@ -81,29 +172,49 @@ pub fn run(args: Args) -> Result<()> {
         project_root().join(&args.out)
     };
     // Check what the user typed before the long work.
+    let targets = parse_platforms(&args.platform)?;
     let reference = match &args.push {
         Some(r) => Some(Reference::parse(r).with_context(|| format!("invalid --push {r:?}"))?),
         None => None,
     };
     let credential = read_credential(&args)?;
+    let pushing = match &reference {
+        Some(r) => Some(Pushing::connect(&args, credential, r)?),
+        None => None,
+    };
+    // The host's image goes to `docker load`; without it, the first one given.
+    let local = if targets.contains(&HOST) {
+        HOST
+    } else {
+        targets[0]
+    };
 
     step(1, "build the penguin shell, fully static");
-    let shell = crate::shell::build_static_shell()?;
-    let shell_bytes =
-        std::fs::read(&shell).with_context(|| format!("cannot read {}", shown(&shell)))?;
-    println!(
-        "    {}  {} bytes, statically linked (no interpreter, no shared libraries)",
-        shown(&shell),
-        shell_bytes.len()
-    );
+    let mut shells = Vec::new();
+    for target in &targets {
+        let shell = crate::shell::build_shell_for(target)?;
+        let bytes =
+            std::fs::read(&shell).with_context(|| format!("cannot read {}", shown(&shell)))?;
+        println!(
+            "    {}  {}  {} bytes, statically linked {} (no interpreter, no shared libraries)",
+            target.platform,
+            shown(&shell),
+            bytes.len(),
+            target.machine_name,
+        );
+        shells.push((*target, shell, packer::digest::sha256_digest(&bytes)));
+    }
 
     let outputs = Outputs::under(&out);
     let format = match args.format {
         FormatArg::Oci => Format::Oci,
         FormatArg::Docker => Format::Docker,
     };
-    let inputs = stamp_inputs(&shell_bytes, args.format);
-    let report = match up_to_date(&outputs, &inputs) {
+    let inputs = stamp_inputs(&shells, args.format, &local);
+    let cached = up_to_date(&outputs, &inputs);
+    // Packing uploads each platform's blobs as it goes; an unchanged image uploads them below.
+    let uploaded_while_packing = cached.is_none();
+    let report = match cached {
         Some(report) => {
             step(2, "the bundle: bin/penguinshell dev etc proc sys");
             println!("    {}  (unchanged)", shown(&outputs.rootfs));
@@ -113,10 +224,16 @@ pub fn run(args: Args) -> Result<()> {
         }
         None => {
             step(2, "the bundle: bin/penguinshell dev etc proc sys");
-            crate::chroot::assemble_bundle(&shell, &outputs.rootfs)?;
-            println!("    {}", shown(&outputs.rootfs));
+            let mut bundles = Vec::new();
+            for (target, shell, _) in &shells {
+                let root = outputs.rootfs_of(target, &local);
+                println!("    {}  {}", target.platform, shown(&root));
+                bundles.push((*target, shell.clone(), root));
+            }
             step(3, "tar, gzip, digest and diff id, config.json, manifest");
-            let report = pack(&outputs, format)?;
+            // The stamp goes first: outputs being replaced are never "up to date".
+            remove_if_there(&outputs.stamp)?;
+            let report = pack(&outputs, &bundles, &local, format, pushing.as_ref())?;
             write_stamp(&outputs, &inputs, &report)?;
             report
         }
@@ -136,15 +253,40 @@ pub fn run(args: Args) -> Result<()> {
             );
         }
         Some(reference) => {
+            let what = if report.index.is_some() {
+                "every manifest, index"
+            } else {
+                "manifest"
+            };
             step(
                 5,
-                &format!("push to {reference}: token, upload, commit, manifest"),
+                &format!("push to {reference}: token, upload, commit, {what}"),
             );
-            let digest = push(&args, credential, &reference, &outputs, &report)?;
+            let pushing = pushing.context("not connected")?;
+            let layout = OciLayout::open(&outputs.oci)?;
+            if !uploaded_while_packing {
+                pushing.upload_all(&layout, &report)?;
+            }
+            let digest = pushing.push_manifests(&layout, &report)?;
+            println!(
+                "    {} blob(s) uploaded, {} already there",
+                pushing.uploaded.load(Ordering::Relaxed),
+                pushing.existed.load(Ordering::Relaxed)
+            );
             println!("    pushed {reference}@{digest}");
             println!();
             println!("run it:");
             println!("    docker run --rm -it {reference}");
+            for p in report
+                .platforms
+                .iter()
+                .filter(|p| p.platform != local.platform)
+            {
+                println!(
+                    "    docker run --rm -it --platform {} {reference}",
+                    p.platform
+                );
+            }
             println!("{digest}");
         }
     }
@@ -155,12 +297,19 @@ fn step(n: u32, what: &str) {
     println!("==> step {n}: {what}");
 }
 
-/// Packs the bundle into the three outputs with the article's settings.
-fn pack(outputs: &Outputs, format: Format) -> Result<BuildReport> {
-    let bundle = Bundle::from_dir(&outputs.rootfs)
-        .with_context(|| format!("cannot read the bundle {}", shown(&outputs.rootfs)))?;
-    let settings = ImageSettings {
-        platform: "linux/amd64".parse::<Platform>()?,
+fn remove_if_there(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("cannot remove {}", shown(path)))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The article's settings for one platform.
+fn settings(target: &ShellTarget) -> Result<ImageSettings> {
+    Ok(ImageSettings {
+        platform: target.platform.parse::<Platform>()?,
         env: vec![ENV.to_owned()],
         entrypoint: vec![ENTRYPOINT.to_owned()],
         cmd: vec![],
@@ -169,60 +318,258 @@ fn pack(outputs: &Outputs, format: Format) -> Result<BuildReport> {
         labels: Default::default(),
         annotations: Default::default(),
         source_date_epoch: packer::config::source_date_epoch()?,
-    };
-    // A fresh layout each time: the tag points at exactly this image.
-    if outputs.oci.exists() {
-        std::fs::remove_dir_all(&outputs.oci)
-            .with_context(|| format!("cannot remove {}", shown(&outputs.oci)))?;
-    }
-    let options = BuildOptions {
-        settings,
-        format,
-        compression: Compression::Gzip(packer::compress::DEFAULT_GZIP_LEVEL),
-        threads: packer::compress::default_threads(),
-        tags: vec![LOCAL_TAG.parse::<Tag>()?],
-        oci_layout: outputs.oci.clone(),
-        docker_archive: Some(outputs.docker_archive.clone()),
-        rootfs_tar: Some(outputs.rootfs_tar.clone()),
-    };
-    Ok(build(&bundle, &options)?)
+    })
 }
 
-fn print_report(r: &BuildReport, outputs: &Outputs) {
-    println!(
-        "    layer     {}  {} bytes gzipped",
-        r.layer.digest(),
-        r.layer.size()
+/// Assembles each platform's bundle from its shell and packs it (in parallel) into a staged
+/// layout, with an index over them
+/// when there are several, tags it `latest`, writes the `docker load` archive and the rootfs
+/// tar of `local`'s image beside it, then moves the three outputs into place. With
+/// `pushing`, each platform's blobs are uploaded as soon as they are written.
+fn pack(
+    outputs: &Outputs,
+    bundles: &[(ShellTarget, PathBuf, PathBuf)],
+    local: &ShellTarget,
+    format: Format,
+    pushing: Option<&Pushing>,
+) -> Result<ImageReport> {
+    let tag = LOCAL_TAG.parse::<Tag>()?;
+    std::fs::create_dir_all(&outputs.out)
+        .with_context(|| format!("cannot create {}", shown(&outputs.out)))?;
+    let stage = tempfile::Builder::new()
+        .prefix(".image-stage-")
+        .tempdir_in(&outputs.out)
+        .with_context(|| format!("cannot create a staging folder in {}", shown(&outputs.out)))?;
+    let staged = OciLayout::create(stage.path().join("oci"))?;
+    let rootfs_tar = stage.path().join("rootfs.tar");
+    let archive = stage.path().join("penguinshell.tar");
+    let threads = packer::compress::default_threads();
+    let compression = Compression::Gzip(packer::compress::DEFAULT_GZIP_LEVEL);
+
+    // tar, gzip, digests, config.json, manifest: one platform per thread
+    let written: Vec<Result<(ShellTarget, WrittenImage)>> = std::thread::scope(|s| {
+        let jobs: Vec<_> = bundles
+            .iter()
+            .map(|(target, shell, root)| {
+                let (staged, rootfs_tar) = (&staged, &rootfs_tar);
+                s.spawn(move || -> Result<(ShellTarget, WrittenImage)> {
+                    crate::chroot::assemble_bundle(shell, root)?;
+                    let bundle = Bundle::from_dir(root)
+                        .with_context(|| format!("cannot read the bundle {}", shown(root)))?;
+                    let tar = (target == local).then_some(rootfs_tar.as_path());
+                    let image = write_image(
+                        &bundle,
+                        &settings(target)?,
+                        format,
+                        compression,
+                        threads,
+                        staged,
+                        tar,
+                    )
+                    .with_context(|| format!("cannot pack the {} image", target.platform))?;
+                    if let Some(pushing) = pushing {
+                        pushing.upload_blobs(staged, &platform_report(target, &image))?;
+                    }
+                    Ok((*target, image))
+                })
+            })
+            .collect();
+        jobs.into_iter()
+            .map(|j| j.join().expect("a packing thread panicked"))
+            .collect()
+    });
+    let written = written.into_iter().collect::<Result<Vec<_>>>()?;
+
+    let index = if written.len() > 1 {
+        let images = written
+            .iter()
+            .map(|(t, w)| Ok((w.manifest.clone(), t.platform.parse::<Platform>()?)))
+            .collect::<Result<Vec<_>>>()?;
+        let index = packer::index::image_index(format, &images, &Default::default())?;
+        let bytes = to_canonical_vec(&index, "image index")?;
+        Some(staged.put_blob(format.index_type(), &bytes)?)
+    } else {
+        None
+    };
+    let platforms: Vec<PlatformReport> =
+        written.iter().map(|(t, w)| platform_report(t, w)).collect();
+    let report = ImageReport {
+        platforms,
+        index,
+        local: local.platform.to_owned(),
+    };
+    staged.add_to_index(named(report.top(), &tag), Some(&tag.tag))?;
+
+    // the `docker load` archive: the local platform's image alone
+    let (_, image) = written
+        .iter()
+        .find(|(t, _)| t == local)
+        .context("the local platform was not packed")?;
+    let entry = DockerManifestEntry {
+        config: blob_name(image.config.digest()),
+        repo_tags: vec![tag.to_string()],
+        layers: vec![blob_name(image.layer.digest())],
+    };
+    let manifest_json = to_canonical_vec(&[entry], "manifest.json")?;
+    let mut archive_index = packer::layout::empty_index();
+    let mut top = named(&image.manifest, &tag);
+    let mut annotations = top.annotations().clone().unwrap_or_default();
+    annotations.insert(
+        packer::oci_spec::image::ANNOTATION_REF_NAME.to_owned(),
+        tag.tag.clone(),
     );
-    println!("    diff id   {}  {} bytes of tar", r.diff_id, r.tar_size);
-    println!(
-        "    config    {}  {} bytes",
-        r.config.digest(),
-        r.config.size()
-    );
-    println!(
-        "    manifest  {}  {} bytes  {}",
-        r.manifest.digest(),
-        r.manifest.size(),
-        r.manifest.media_type()
-    );
+    top.set_annotations(Some(annotations));
+    archive_index.set_manifests(vec![top]);
+    let index_json = to_canonical_vec(&archive_index, "index.json")?;
+    write_archive(
+        &staged,
+        &[
+            image.layer.digest().clone(),
+            image.config.digest().clone(),
+            image.manifest.digest().clone(),
+        ],
+        &index_json,
+        &manifest_json,
+        &archive,
+        settings(local)?.source_date_epoch,
+    )?;
+
+    // everything is complete: move it into place
+    for (from, to) in [
+        (&rootfs_tar, &outputs.rootfs_tar),
+        (&archive, &outputs.docker_archive),
+    ] {
+        std::fs::set_permissions(from, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .with_context(|| format!("cannot set the permissions of {}", shown(from)))?;
+        std::fs::rename(from, to)
+            .with_context(|| format!("cannot move {} into place", shown(to)))?;
+    }
+    replace_dir(staged.root(), &outputs.oci)?;
+    Ok(report)
+}
+
+fn platform_report(target: &ShellTarget, w: &WrittenImage) -> PlatformReport {
+    PlatformReport {
+        platform: target.platform.to_owned(),
+        layer: w.layer.clone(),
+        diff_id: w.diff_id.clone(),
+        tar_size: w.tar_size,
+        config: w.config.clone(),
+        manifest: w.manifest.clone(),
+    }
+}
+
+/// Puts the folder `new` at `dest` in one step: swapped with the old one when there is one
+/// (`renameat2(RENAME_EXCHANGE)`), so `dest` is always a whole layout, the old or the new;
+/// the old one lands at `new`'s path, inside the staging folder that is removed next.
+fn replace_dir(new: &Path, dest: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(new, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("cannot set the permissions of {}", shown(new)))?;
+    if std::fs::symlink_metadata(dest).is_err() {
+        return std::fs::rename(new, dest)
+            .with_context(|| format!("cannot move {} into place", shown(dest)));
+    }
+    nix::fcntl::renameat2(
+        nix::fcntl::AT_FDCWD,
+        new,
+        nix::fcntl::AT_FDCWD,
+        dest,
+        nix::fcntl::RenameFlags::RENAME_EXCHANGE,
+    )
+    .with_context(|| format!("cannot swap the new {} into place", shown(dest)))
+}
+
+/// The descriptor annotated with the tag's full name (containerd, podman and Docker 25 read
+/// it).
+fn named(desc: &Descriptor, tag: &Tag) -> Descriptor {
+    let mut d = desc.clone();
+    let mut a = d.annotations().clone().unwrap_or_default();
+    a.insert(CONTAINERD_IMAGE_NAME.to_owned(), tag.full_name());
+    d.set_annotations(Some(a));
+    d
+}
+
+fn print_report(r: &ImageReport, outputs: &Outputs) {
+    for p in &r.platforms {
+        if r.platforms.len() > 1 {
+            println!("    {}", p.platform);
+        }
+        println!(
+            "    layer     {}  {} bytes gzipped",
+            p.layer.digest(),
+            p.layer.size()
+        );
+        println!("    diff id   {}  {} bytes of tar", p.diff_id, p.tar_size);
+        println!(
+            "    config    {}  {} bytes",
+            p.config.digest(),
+            p.config.size()
+        );
+        println!(
+            "    manifest  {}  {} bytes  {}",
+            p.manifest.digest(),
+            p.manifest.size(),
+            p.manifest.media_type()
+        );
+    }
+    if let Some(index) = &r.index {
+        println!(
+            "    index     {}  {} bytes  {}",
+            index.digest(),
+            index.size(),
+            index.media_type()
+        );
+    }
     step(4, "write the image");
+    let platforms: Vec<&str> = r.platforms.iter().map(|p| p.platform.as_str()).collect();
     println!(
-        "    {}  OCI image layout, tag {}",
+        "    {}  OCI image layout, tag {} ({})",
         shown(&outputs.oci),
-        LOCAL_TAG.split(':').nth(1).unwrap_or("latest")
+        LOCAL_TAG.split(':').nth(1).unwrap_or("latest"),
+        if r.index.is_some() {
+            format!("an index over {}", platforms.join(", "))
+        } else {
+            platforms.join(", ")
+        }
     );
     println!(
-        "    {}  docker load / podman load",
-        shown(&outputs.docker_archive)
+        "    {}  docker load / podman load ({} only)",
+        shown(&outputs.docker_archive),
+        r.local
     );
-    println!("    {}  docker import", shown(&outputs.rootfs_tar));
+    println!(
+        "    {}  docker import ({})",
+        shown(&outputs.rootfs_tar),
+        r.local
+    );
+    if r.platforms.len() > 1 {
+        println!("    platform      layer (gzip)   manifest");
+        for p in &r.platforms {
+            println!(
+                "    {:<12}  {:>7} bytes  {}",
+                p.platform,
+                p.layer.size(),
+                p.manifest.digest()
+            );
+        }
+        println!("    index         {}", r.top().digest());
+    }
 }
 
 /// What the image is made of: if this is unchanged, so are the digests.
-fn stamp_inputs(shell: &[u8], format: FormatArg) -> serde_json::Value {
+fn stamp_inputs(
+    shells: &[(ShellTarget, PathBuf, Digest)],
+    format: FormatArg,
+    local: &ShellTarget,
+) -> serde_json::Value {
+    let shells: Vec<serde_json::Value> = shells
+        .iter()
+        .map(|(t, _, digest)| serde_json::json!([t.platform, digest.to_string()]))
+        .collect();
     serde_json::json!({
-        "shell": packer::digest::sha256_digest(shell).to_string(),
+        "shells": shells,
+        "local": local.platform,
         "format": if format == FormatArg::Oci { "oci" } else { "docker" },
         "entrypoint": ENTRYPOINT,
         "env": ENV,
@@ -234,7 +581,7 @@ fn stamp_inputs(shell: &[u8], format: FormatArg) -> serde_json::Value {
 
 /// The last report, if the stamp's inputs equal `inputs` and every output is still there
 /// and verifies.
-fn up_to_date(outputs: &Outputs, inputs: &serde_json::Value) -> Option<BuildReport> {
+fn up_to_date(outputs: &Outputs, inputs: &serde_json::Value) -> Option<ImageReport> {
     let stamp: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&outputs.stamp).ok()?).ok()?;
     if stamp.get("inputs")? != inputs {
@@ -249,45 +596,23 @@ fn up_to_date(outputs: &Outputs, inputs: &serde_json::Value) -> Option<BuildRepo
             return None;
         }
     }
-    let layout = packer::layout::OciLayout::open(&outputs.oci).ok()?;
+    let layout = OciLayout::open(&outputs.oci).ok()?;
     let top = layout.resolve(Some("latest")).ok()?;
-    let report: BuildReport = report_from_json(stamp.get("report")?)?;
-    if top.digest() != report.manifest.digest() {
+    let report: ImageReport = serde_json::from_value(stamp.get("report")?.clone()).ok()?;
+    if top.digest() != report.top().digest() {
         return None;
     }
     packer::inspect::inspect(&shown(&outputs.oci).to_string()).ok()?;
     Some(report)
 }
 
-fn write_stamp(outputs: &Outputs, inputs: &serde_json::Value, report: &BuildReport) -> Result<()> {
-    let stamp = serde_json::json!({ "inputs": inputs, "report": report_to_json(report) });
+fn write_stamp(outputs: &Outputs, inputs: &serde_json::Value, report: &ImageReport) -> Result<()> {
+    let stamp = serde_json::json!({ "inputs": inputs, "report": report });
     let tmp = outputs.stamp.with_extension("tmp");
     std::fs::write(&tmp, serde_json::to_vec_pretty(&stamp)?)
         .with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, &outputs.stamp)
         .with_context(|| format!("cannot write {}", outputs.stamp.display()))
-}
-
-fn report_to_json(r: &BuildReport) -> serde_json::Value {
-    serde_json::json!({
-        "layer": r.layer,
-        "diff_id": r.diff_id.to_string(),
-        "tar_size": r.tar_size,
-        "config": r.config,
-        "manifest": r.manifest,
-        "tags": r.tags,
-    })
-}
-
-fn report_from_json(v: &serde_json::Value) -> Option<BuildReport> {
-    Some(BuildReport {
-        layer: serde_json::from_value(v.get("layer")?.clone()).ok()?,
-        diff_id: v.get("diff_id")?.as_str()?.parse().ok()?,
-        tar_size: v.get("tar_size")?.as_u64()?,
-        config: serde_json::from_value(v.get("config")?.clone()).ok()?,
-        manifest: serde_json::from_value(v.get("manifest")?.clone()).ok()?,
-        tags: serde_json::from_value(v.get("tags")?.clone()).ok()?,
-    })
 }
 
 /// `--username` with `--password-stdin`, read before any long work.
@@ -299,31 +624,184 @@ fn read_credential(args: &Args) -> Result<Option<Credential>> {
     Ok(credential)
 }
 
-/// Pushes the image in `outputs.oci` to `reference`; returns the manifest digest.
-fn push(
-    args: &Args,
-    credential: Option<Credential>,
-    reference: &Reference,
-    outputs: &Outputs,
-    report: &BuildReport,
-) -> Result<String> {
-    let options = args.connect.client_options(reference, credential)?;
-    let layout = packer::layout::OciLayout::open(&outputs.oci)?;
-    let client = Client::connect("push", reference, &options, "pull,push", &[])?;
-    let top = Desc::from(&report.manifest);
-    let progress = Progress::new(false);
-    let source = shown(&outputs.oci).to_string();
-    let pushed = push_image(
-        &client,
-        &layout,
-        &source,
-        &top,
-        &PushOptions::default(),
-        &progress,
-    )?;
-    println!(
-        "    {} blob(s) uploaded, {} already there",
-        pushed.pushed, pushed.existed
-    );
-    Ok(pushed.digest)
+/// The push of `--push`: the connected client, and the blobs it sent so far.
+struct Pushing {
+    client: Client,
+    progress: Progress,
+    uploaded: AtomicUsize,
+    existed: AtomicUsize,
+}
+
+impl Pushing {
+    /// Logs in to `reference`'s registry (ping, token) before any long work.
+    fn connect(
+        args: &Args,
+        credential: Option<Credential>,
+        reference: &Reference,
+    ) -> Result<Pushing> {
+        let options = args.connect.client_options(reference, credential)?;
+        let client = Client::connect("push", reference, &options, "pull,push", &[])?;
+        Ok(Pushing {
+            client,
+            progress: Progress::new(false),
+            uploaded: AtomicUsize::new(0),
+            existed: AtomicUsize::new(0),
+        })
+    }
+
+    /// Uploads one platform's layer and config (check the blob exists, initiate upload, send
+    /// the blob, commit with the digest): called by each packing thread as soon as its image
+    /// is written, so the platforms' uploads overlap each other and the packing.
+    fn upload_blobs(&self, layout: &OciLayout, image: &PlatformReport) -> Result<()> {
+        for desc in [&image.layer, &image.config] {
+            let digest = desc.digest().to_string();
+            let path = layout.blob_path(desc.digest());
+            let blob = Blob {
+                digest: &digest,
+                size: desc.size(),
+                path: &path,
+            };
+            let progress = self.progress.blob(&digest, desc.size());
+            match upload_blob(&self.client, &blob, &UploadOptions::default(), progress)? {
+                BlobOutcome::Exists => self.existed.fetch_add(1, Ordering::Relaxed),
+                _ => self.uploaded.fetch_add(1, Ordering::Relaxed),
+            };
+        }
+        Ok(())
+    }
+
+    /// Push the manifests: each platform's (at once), then the index under the tag; returns
+    /// the top digest.
+    fn push_manifests(&self, layout: &OciLayout, report: &ImageReport) -> Result<String> {
+        let read = |desc: &Descriptor| -> Result<(String, String, Vec<u8>)> {
+            Ok((
+                desc.digest().to_string(),
+                desc.media_type().to_string(),
+                layout.read_blob(desc.digest())?,
+            ))
+        };
+        if report.index.is_some() {
+            let manifests = report
+                .platforms
+                .iter()
+                .map(|p| read(&p.manifest))
+                .collect::<Result<Vec<_>>>()?;
+            for_each_parallel(
+                &manifests,
+                manifests.len(),
+                |(digest, media_type, bytes)| {
+                    push_manifest(&self.client, digest, media_type, bytes).map(|_| ())
+                },
+            )?;
+        }
+        let (digest, media_type, bytes) = read(report.top())?;
+        let reference = &self.client.reference;
+        let tag_or_digest = match reference.digest {
+            Some(_) => digest.clone(),
+            None => reference.manifest_ref().to_string(),
+        };
+        push_manifest(&self.client, &tag_or_digest, &media_type, &bytes)?;
+        Ok(digest)
+    }
+
+    /// Uploads every platform's blobs (at once) of an image already on disk.
+    fn upload_all(&self, layout: &OciLayout, report: &ImageReport) -> Result<()> {
+        std::thread::scope(|s| {
+            let jobs: Vec<_> = report
+                .platforms
+                .iter()
+                .map(|p| s.spawn(move || self.upload_blobs(layout, p)))
+                .collect();
+            jobs.into_iter()
+                .try_for_each(|j| j.join().expect("an upload thread panicked"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leftovers(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect()
+    }
+
+    /// Issue 8: the old layout is never deleted first. A pack that fails midway leaves the
+    /// previous image whole and no staging behind; one that succeeds swaps the new one in.
+    #[test]
+    fn a_failed_pack_leaves_the_old_image_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let outputs = Outputs::under(dir.path());
+        let shell = dir.path().join("penguinshell");
+        std::fs::write(&shell, b"\x7fELF penguin").unwrap();
+        let arm = SHELL_TARGETS[1];
+        let bundle =
+            |t: ShellTarget, shell: &Path| (t, shell.to_path_buf(), outputs.rootfs_of(&t, &HOST));
+
+        let first = pack(&outputs, &[bundle(HOST, &shell)], &HOST, Format::Oci, None).unwrap();
+        assert!(first.index.is_none());
+        let index_json = std::fs::read(outputs.oci.join("index.json")).unwrap();
+        let archive = std::fs::read(&outputs.docker_archive).unwrap();
+
+        let missing = dir.path().join("no-such-shell");
+        let err = pack(
+            &outputs,
+            &[bundle(HOST, &shell), bundle(arm, &missing)],
+            &HOST,
+            Format::Oci,
+            None,
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("no-such-shell"), "{err:#}");
+        assert_eq!(
+            std::fs::read(outputs.oci.join("index.json")).unwrap(),
+            index_json
+        );
+        assert_eq!(std::fs::read(&outputs.docker_archive).unwrap(), archive);
+        packer::inspect::inspect(&outputs.oci.display().to_string()).unwrap();
+        assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+
+        let both = pack(
+            &outputs,
+            &[bundle(HOST, &shell), bundle(arm, &shell)],
+            &HOST,
+            Format::Oci,
+            None,
+        )
+        .unwrap();
+        let layout = OciLayout::open(&outputs.oci).unwrap();
+        assert_eq!(
+            layout.resolve(Some("latest")).unwrap().digest(),
+            both.index.as_ref().unwrap().digest()
+        );
+        let inspected = packer::inspect::inspect(&outputs.oci.display().to_string()).unwrap();
+        let arches: Vec<String> = inspected
+            .images
+            .iter()
+            .map(|i| i.config.architecture().to_string())
+            .collect();
+        assert_eq!(arches, ["amd64", "arm64"]);
+        // the archive holds the host's image only
+        assert_eq!(both.local, "linux/amd64");
+        assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn platform_lists_parse() {
+        assert_eq!(parse_platforms("all").unwrap(), SHELL_TARGETS);
+        let two = parse_platforms("linux/arm64, linux/amd64").unwrap();
+        assert_eq!(two, [SHELL_TARGETS[1], HOST]);
+        for (bad, message) in [
+            ("linux/amd64,,linux/386", "an empty platform"),
+            ("linux/386,linux/386", "linux/386 is given twice"),
+            ("linux/ppc64le", "cannot be built here"),
+        ] {
+            let err = parse_platforms(bad).unwrap_err().to_string();
+            assert!(err.contains(message), "{bad}: {err}");
+        }
+    }
 }
