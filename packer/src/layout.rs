@@ -18,6 +18,7 @@ use crate::digest::{DigestWriter, sha256_hex};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::write_atomic;
 use crate::json::to_canonical_vec;
+use crate::model::Manifest;
 use oci_spec::image::{ANNOTATION_REF_NAME, Descriptor, Digest, ImageIndex, MediaType};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -26,6 +27,8 @@ use std::path::{Path, PathBuf};
 pub const OCI_LAYOUT_FILE: &str = "oci-layout";
 /// The layout's entry point.
 pub const INDEX_FILE: &str = "index.json";
+/// The largest manifest or index read (the distribution spec suggests 4 MiB).
+pub const MANIFEST_LIMIT: u64 = 4 << 20;
 /// The content of `oci-layout`.
 pub const OCI_LAYOUT_CONTENT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 
@@ -54,12 +57,16 @@ impl OciLayout {
             }
             Err(e) => return Err(e).io("read", marker),
         };
-        let value: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|source| Error::Json {
-                what: marker.display().to_string(),
-                source,
-            })?;
-        match value.get("imageLayoutVersion").and_then(|v| v.as_str()) {
+        #[derive(serde::Deserialize)]
+        struct Marker {
+            #[serde(rename = "imageLayoutVersion")]
+            version: Option<String>,
+        }
+        let marker: Marker = serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+            what: marker.display().to_string(),
+            source,
+        })?;
+        match marker.version.as_deref() {
             Some("1.0.0") => Ok(OciLayout { root }),
             other => Err(Error::NotALayout {
                 path: root,
@@ -186,6 +193,48 @@ impl OciLayout {
             what: format!("blob {}", desc.digest()),
             source,
         })
+    }
+
+    /// The file of the blob `desc` names: present, a regular file (not a symlink to a device),
+    /// and of the declared size. Its digest is checked by whoever streams it.
+    pub fn blob_file(&self, desc: &Descriptor) -> Result<PathBuf> {
+        sha256_hex(desc.digest())?;
+        let path = self.blob_path(desc.digest());
+        let meta = std::fs::symlink_metadata(&path).io("read blob", &path)?;
+        if !meta.is_file() {
+            return Err(Error::Malformed {
+                what: path.display().to_string(),
+                reason: "a blob must be a regular file".to_owned(),
+            });
+        }
+        if meta.len() != desc.size() {
+            return Err(Error::SizeMismatch {
+                what: path.display().to_string(),
+                expected: desc.size(),
+                actual: meta.len(),
+            });
+        }
+        Ok(path)
+    }
+
+    /// Reads the manifest or index `desc` names, with its exact bytes: the declared size is
+    /// checked (at most [`MANIFEST_LIMIT`]) before reading, the digest after.
+    pub fn read_manifest(&self, desc: &Descriptor) -> Result<Manifest> {
+        if desc.size() > MANIFEST_LIMIT {
+            return Err(Error::Malformed {
+                what: format!("manifest {}", desc.digest()),
+                reason: format!(
+                    "declared {} bytes, more than the {MANIFEST_LIMIT} a manifest may have",
+                    desc.size()
+                ),
+            });
+        }
+        let path = self.blob_file(desc)?;
+        let bytes = self.read_blob(desc.digest())?;
+        let manifest =
+            Manifest::parse(bytes, Some(desc.media_type()), &path.display().to_string())?;
+        manifest.check(desc, &path.display().to_string())?;
+        Ok(manifest)
     }
 
     /// Whether the blob is present (not verified).

@@ -41,6 +41,8 @@
 //! - [`compress`]: "gzip the layer" on all cores, byte-identical for any thread count; zstd.
 //! - [`pipe`]: hashing and writing on their own threads.
 //! - [`digest`]: sha256 digests of streamed bytes; [`json`]: canonical (sorted-key) JSON.
+//! - [`model`]: the one image model (oci-spec types, media types, a manifest with its bytes)
+//!   that pusher and xtask use too.
 //! - [`config`]: config.json; [`manifest`]: the manifest (OCI or Docker media types);
 //!   [`index`]: an image index over several platforms.
 //! - [`layout`]: the OCI layout folder (write and read); [`layout::open_source`] is how other
@@ -67,6 +69,7 @@ pub mod json;
 pub mod layer;
 pub mod layout;
 pub mod manifest;
+pub mod model;
 pub mod pipe;
 pub mod tar;
 

@@ -8,7 +8,7 @@ use pusher::client::{Client, ClientOptions};
 use pusher::connect_args::{ConnectArgs, FlagError};
 use pusher::errors::{EXIT_FAILURE, EXIT_USAGE};
 use pusher::progress::Progress;
-use pusher::push::{Desc, PushOptions};
+use pusher::push::PushOptions;
 use pusher::reference::Reference;
 use pusher::upload::UploadOptions;
 use std::io::Write as _;
@@ -154,19 +154,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let options = client_options(&common, &reference)?;
             let image = packer::open_source(&source).map_err(|e| pusher::Error::Image {
                 source_name: source.clone(),
-                message: e.to_string(),
+                source: e,
             })?;
             let top = image.descriptor().map_err(|e| pusher::Error::Image {
                 source_name: source.clone(),
-                message: e.to_string(),
+                source: e,
             })?;
-            let top = Desc::from(&top);
             if let Some(d) = &reference.digest
-                && *d != top.digest
+                && *d != top.digest().to_string()
             {
                 return Err(Usage(format!(
                     "{reference} names digest {d} but {source} is {}",
-                    top.digest
+                    top.digest()
                 ))
                 .into());
             }

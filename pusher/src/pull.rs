@@ -4,34 +4,19 @@
 use crate::client::Client;
 use crate::errors::{Error, Result};
 use crate::progress::{BlobOutcome, Progress};
-use crate::push::{ACCEPT_MANIFESTS, Desc, ManifestDoc, for_each_parallel, is_index};
+use crate::push::{accept_manifests, for_each_parallel};
 use crate::transport::Request;
 use packer::OciLayout;
-use packer::oci_spec::image::{Descriptor, Digest, MediaType};
+use packer::layout::MANIFEST_LIMIT;
+use packer::model::{Descriptor, Manifest, MediaType};
 use std::path::Path;
 use ureq::http::Method;
 
-/// Manifests larger than this are refused (the spec suggests 4 MiB).
-pub const MANIFEST_LIMIT: u64 = 4 << 20;
-
-/// A fetched manifest: its exact bytes, media type and digest.
-#[derive(Debug, Clone)]
-pub struct FetchedManifest {
-    /// The bytes as served.
-    pub bytes: Vec<u8>,
-    /// The media type (Content-Type, else the document's own).
-    pub media_type: String,
-    /// `sha256:` of the bytes.
-    pub digest: String,
-    /// The parsed document.
-    pub doc: ManifestDoc,
-}
-
 /// Get the manifest `reference` (tag or digest), checking its digest against the reference's
-/// digest and the registry's `Docker-Content-Digest`.
-pub fn get_manifest(client: &Client, reference: &str) -> Result<FetchedManifest> {
+/// digest and the registry's `Docker-Content-Digest`. The bytes are kept as served.
+pub fn get_manifest(client: &Client, reference: &str) -> Result<Manifest> {
     let req = Request::new(Method::GET, client.url(&format!("manifests/{reference}")))
-        .header("Accept", ACCEPT_MANIFESTS);
+        .header("Accept", accept_manifests());
     let mut resp = client.send(&req)?;
     if resp.status != 200 {
         return Err(client.status_error(resp, "get the manifest"));
@@ -58,22 +43,15 @@ pub fn get_manifest(client: &Client, reference: &str) -> Result<FetchedManifest>
     {
         return Err(mismatch(theirs.trim()));
     }
-    let doc = ManifestDoc::parse(&bytes, "the manifest").map_err(|message| Error::Protocol {
-        op: client.op,
-        reference: client.reference.to_string(),
-        message,
-    })?;
-    let media_type = resp
+    let content_type = resp
         .header("Content-Type")
         .map(|c| c.split(';').next().unwrap_or("").trim().to_string())
         .filter(|c| c.starts_with("application/vnd."))
-        .or_else(|| doc.media_type.clone())
-        .unwrap_or_else(|| crate::push::OCI_MANIFEST.to_string());
-    Ok(FetchedManifest {
-        bytes,
-        media_type,
-        digest,
-        doc,
+        .map(|c| MediaType::from(c.as_str()));
+    Manifest::parse(bytes, content_type.as_ref(), "the manifest").map_err(|e| Error::Protocol {
+        op: client.op,
+        reference: client.reference.to_string(),
+        message: e.to_string(),
     })
 }
 
@@ -88,18 +66,11 @@ pub struct PullReport {
     pub existed: usize,
 }
 
-fn io_error(dir: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Io {
-        path: dir.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
+fn write_error(dir: &Path, e: packer::Error) -> Error {
+    Error::Write {
+        target: dir.display().to_string(),
+        source: e,
     }
-}
-
-fn descriptor(dir: &Path, media_type: &str, size: u64, digest: &str) -> Result<Descriptor> {
-    let d: Digest = digest
-        .parse()
-        .map_err(|e| io_error(dir, format!("bad digest {digest}: {e}")))?;
-    Ok(Descriptor::new(MediaType::from(media_type), size, d))
 }
 
 /// Pulls the client's reference into the OCI layout at `dir` (created if missing), tagged
@@ -115,56 +86,48 @@ pub fn pull_image(
     } else {
         OciLayout::create(dir)
     }
-    .map_err(|e| io_error(dir, e))?;
+    .map_err(|e| write_error(dir, e))?;
     let top = get_manifest(client, client.reference.manifest_ref())?;
     let mut manifests = Vec::new();
-    if is_index(&top.media_type) {
-        for m in &top.doc.manifests {
-            manifests.push(get_manifest(client, &m.digest)?);
+    if top.is_index() {
+        for m in top.children() {
+            manifests.push(get_manifest(client, &m.digest().to_string())?);
         }
     } else {
         manifests.push(top.clone());
     }
-    let mut blobs: Vec<Desc> = Vec::new();
+    let mut blobs: Vec<Descriptor> = Vec::new();
     for m in &manifests {
-        for b in m.doc.blobs() {
-            if !blobs.iter().any(|x| x.digest == b.digest) {
+        for b in m.blobs() {
+            if !blobs.iter().any(|x| x.digest() == b.digest()) {
                 blobs.push(b);
             }
         }
     }
     let report = std::sync::Mutex::new(PullReport::default());
-    for_each_parallel(&blobs, jobs, |b| {
-        let desc = descriptor(dir, &b.media_type, b.size, &b.digest)?;
-        let bp = progress.blob(&b.digest, b.size);
+    for_each_parallel(&blobs, jobs, |desc| {
+        let digest = desc.digest().to_string();
+        let bp = progress.blob(&digest, desc.size());
         if layout.has_blob(desc.digest()) {
             bp.finish(BlobOutcome::Exists);
             report.lock().expect("report").existed += 1;
             return Ok(());
         }
-        get_blob(client, &layout, &desc, &bp)?;
+        get_blob(client, &layout, desc, &bp)?;
         bp.finish(BlobOutcome::Pulled);
         report.lock().expect("report").pulled += 1;
         Ok(())
     })?;
-    for m in &manifests {
-        let desc = descriptor(dir, &m.media_type, m.bytes.len() as u64, &m.digest)?;
+    for m in manifests.iter().chain(top.is_index().then_some(&top)) {
         layout
-            .write_blob(&desc, m.bytes.as_slice())
-            .map_err(|e| io_error(dir, e))?;
+            .write_blob(&m.descriptor(), m.bytes())
+            .map_err(|e| write_error(dir, e))?;
     }
-    if is_index(&top.media_type) {
-        let desc = descriptor(dir, &top.media_type, top.bytes.len() as u64, &top.digest)?;
-        layout
-            .write_blob(&desc, top.bytes.as_slice())
-            .map_err(|e| io_error(dir, e))?;
-    }
-    let desc = descriptor(dir, &top.media_type, top.bytes.len() as u64, &top.digest)?;
     layout
-        .add_to_index(desc, client.reference.tag.as_deref())
-        .map_err(|e| io_error(dir, e))?;
+        .add_to_index(top.descriptor(), client.reference.tag.as_deref())
+        .map_err(|e| write_error(dir, e))?;
     let mut report = report.into_inner().expect("report");
-    report.digest = top.digest;
+    report.digest = top.digest().to_string();
     Ok(report)
 }
 

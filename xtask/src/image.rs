@@ -19,7 +19,7 @@ use packer::manifest::Format;
 use pusher::auth::Credential;
 use pusher::client::Client;
 use pusher::progress::Progress;
-use pusher::push::{Desc, PushOptions, push_image};
+use pusher::push::{PushOptions, push_image};
 use pusher::reference::Reference;
 use std::path::{Path, PathBuf};
 
@@ -310,7 +310,7 @@ fn push(
     let options = args.connect.client_options(reference, credential)?;
     let layout = packer::layout::OciLayout::open(&outputs.oci)?;
     let client = Client::connect("push", reference, &options, "pull,push", &[])?;
-    let top = Desc::from(&report.manifest);
+    let top = report.manifest.clone();
     let progress = Progress::new(false);
     let source = shown(&outputs.oci).to_string();
     let pushed = push_image(

@@ -293,6 +293,32 @@ fn docker_format_uses_the_articles_media_types() {
         m["config"]["mediaType"],
         "application/vnd.docker.container.image.v1+json"
     );
+    // a docker v2 schema 2 manifest has no annotations field; an OCI one keeps its own
+    assert!(m.get("annotations").is_none(), "{m}");
+    let oci_layout = dir.path().join("oci");
+    let v = build_json(&root, &oci_layout, &[]);
+    let d = v["manifest"]["digest"].as_str().unwrap();
+    let m: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(oci_layout.join("blobs/sha256").join(&d[7..])).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        m["annotations"]["org.opencontainers.image.created"].is_string(),
+        "{m}"
+    );
+    let err = packer()
+        .arg("build")
+        .arg(&root)
+        .args(["--format", "docker", "--annotation", "a=b", "--oci-layout"])
+        .arg(dir.path().join("x"))
+        .output()
+        .unwrap();
+    assert!(!err.status.success());
+    assert!(
+        String::from_utf8_lossy(&err.stderr).contains("has no annotations"),
+        "{}",
+        String::from_utf8_lossy(&err.stderr)
+    );
 }
 
 #[test]
