@@ -125,9 +125,11 @@ impl OciLayout {
             .collect())
     }
 
-    /// The top-level descriptor (manifest or index) whose `org.opencontainers.image.ref.name`
-    /// is `tag`. With no tag, the only entry of `index.json`; several or none is an error that
-    /// lists the tags.
+    /// The top-level descriptor (manifest or index) named `tag`: the entry whose
+    /// `org.opencontainers.image.ref.name` is `tag` (`alpha:latest`, what skopeo's
+    /// `oci:DIR:alpha:latest` selects), else, for a bare tag such as `latest`, the one entry whose
+    /// name ends in `:latest`. With no tag, the only entry of `index.json`. None, several, or
+    /// two entries with the same name is an error that lists the names.
     pub fn resolve(&self, tag: Option<&str>) -> Result<Descriptor> {
         let index = self.index()?;
         let manifests = index.manifests();
@@ -136,21 +138,41 @@ impl OciLayout {
             .filter_map(ref_name)
             .map(str::to_owned)
             .collect();
-        match tag {
-            Some(tag) => manifests
-                .iter()
-                .find(|d| ref_name(d) == Some(tag))
-                .cloned()
-                .ok_or_else(|| Error::TagNotFound {
+        let Some(tag) = tag else {
+            return match manifests.as_slice() {
+                [only] => Ok(only.clone()),
+                _ => Err(Error::AmbiguousImage {
                     layout: self.root.clone(),
-                    tag: tag.to_owned(),
+                    count: manifests.len(),
                     available,
                 }),
-            None if manifests.len() == 1 => Ok(manifests[0].clone()),
-            None => Err(Error::AmbiguousImage {
+            };
+        };
+        let mut found: Vec<&Descriptor> = manifests
+            .iter()
+            .filter(|d| ref_name(d) == Some(tag))
+            .collect();
+        if found.is_empty() && !tag.contains([':', '/']) {
+            found = manifests
+                .iter()
+                .filter(|d| ref_name(d).and_then(|n| tag_of(n)) == Some(tag))
+                .collect();
+        }
+        match found.as_slice() {
+            [only] => Ok((*only).clone()),
+            [] => Err(Error::TagNotFound {
                 layout: self.root.clone(),
-                count: manifests.len(),
+                tag: tag.to_owned(),
                 available,
+            }),
+            several => Err(Error::AmbiguousImage {
+                layout: self.root.clone(),
+                count: several.len(),
+                available: several
+                    .iter()
+                    .filter_map(|d| ref_name(d))
+                    .map(str::to_owned)
+                    .collect(),
             }),
         }
     }
@@ -290,18 +312,27 @@ impl OciLayout {
         Ok(desc)
     }
 
-    /// Sets (or replaces) the `index.json` entry for `tag` to `desc`; with no tag, adds `desc`
-    /// unless an untagged entry with the same digest is there. Written atomically.
-    pub fn add_to_index(&self, desc: Descriptor, tag: Option<&str>) -> Result<()> {
+    /// Sets the `index.json` entry named `tag` (its `org.opencontainers.image.ref.name`) to
+    /// `desc` and returns the entry it replaced, if another image had that name (as skopeo's
+    /// `oci:` does: a name moves, it is never held twice); with no tag, adds `desc` unless an
+    /// untagged entry with the same digest is there. Written atomically.
+    pub fn add_to_index(&self, desc: Descriptor, tag: Option<&str>) -> Result<Option<Descriptor>> {
         let mut index = self.index()?;
         let mut desc = desc;
         let mut manifests = index.manifests().clone();
+        let mut replaced = None;
         match tag {
             Some(tag) => {
                 let mut annotations = desc.annotations().clone().unwrap_or_default();
                 annotations.insert(ANNOTATION_REF_NAME.to_owned(), tag.to_owned());
                 desc.set_annotations(Some(annotations));
-                manifests.retain(|d| ref_name(d) != Some(tag));
+                manifests.retain(|d| {
+                    let same = ref_name(d) == Some(tag);
+                    if same && d.digest() != desc.digest() {
+                        replaced = Some(d.clone());
+                    }
+                    !same
+                });
             }
             None => {
                 manifests.retain(|d| !(ref_name(d).is_none() && d.digest() == desc.digest()));
@@ -312,7 +343,8 @@ impl OciLayout {
         if index.media_type().is_none() {
             index.set_media_type(Some(MediaType::ImageIndex));
         }
-        self.write_index(&index)
+        self.write_index(&index)?;
+        Ok(replaced)
     }
 }
 
@@ -329,6 +361,12 @@ pub fn ref_name(desc: &Descriptor) -> Option<&str> {
         .as_ref()
         .and_then(|a| a.get(ANNOTATION_REF_NAME))
         .map(String::as_str)
+}
+
+/// The tag part of a name `NAME:TAG` (after the last `:` that follows the last `/`).
+fn tag_of(name: &str) -> Option<&str> {
+    let (before, tag) = name.rsplit_once(':')?;
+    (!tag.contains('/') && !before.is_empty()).then_some(tag)
 }
 
 /// Renames a finished temporary file to `path`, readable by all (0644).
@@ -450,6 +488,50 @@ mod tests {
         let err = reopened.resolve(Some("nope")).unwrap_err().to_string();
         assert!(err.contains("no image tagged \"nope\""), "{err}");
         assert_eq!(reopened.read_blob(desc.digest()).unwrap(), b"{}");
+    }
+
+    #[test]
+    fn two_names_with_one_tag_both_resolve_and_a_bare_tag_is_ambiguous() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = OciLayout::create(tmp.path()).unwrap();
+        let a = layout.put_blob(MediaType::ImageManifest, b"{}").unwrap();
+        let b = layout.put_blob(MediaType::ImageManifest, b"{ }").unwrap();
+        assert_eq!(
+            layout
+                .add_to_index(a.clone(), Some("alpha:latest"))
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            layout.add_to_index(b.clone(), Some("beta:latest")).unwrap(),
+            None
+        );
+        assert_eq!(layout.tags().unwrap(), ["alpha:latest", "beta:latest"]);
+        assert_eq!(
+            layout.resolve(Some("alpha:latest")).unwrap().digest(),
+            a.digest()
+        );
+        assert_eq!(
+            layout.resolve(Some("beta:latest")).unwrap().digest(),
+            b.digest()
+        );
+        let err = layout.resolve(Some("latest")).unwrap_err().to_string();
+        assert!(err.contains("alpha:latest, beta:latest"), "{err}");
+        // a bare tag picks the one image whose name ends in it
+        let c = layout.put_blob(MediaType::ImageManifest, b"{  }").unwrap();
+        layout
+            .add_to_index(c.clone(), Some("localhost:5000/gamma:v2"))
+            .unwrap();
+        assert_eq!(layout.resolve(Some("v2")).unwrap().digest(), c.digest());
+        // a name that moves to another image says which one it left
+        let moved = layout
+            .add_to_index(c.clone(), Some("alpha:latest"))
+            .unwrap();
+        assert_eq!(moved.unwrap().digest(), a.digest());
+        assert_eq!(
+            layout.resolve(Some("alpha:latest")).unwrap().digest(),
+            c.digest()
+        );
     }
 
     #[test]

@@ -43,6 +43,8 @@
 //! - [`digest`]: sha256 digests of streamed bytes; [`json`]: canonical (sorted-key) JSON.
 //! - [`model`]: the one image model (oci-spec types, media types, a manifest with its bytes)
 //!   that pusher and xtask use too.
+//! - [`reference`]: image names, `host[:port]/path:tag@digest` with Docker Hub's rules, the
+//!   one grammar `packer build --tag`, pusher and xtask share.
 //! - [`config`]: config.json; [`manifest`]: the manifest (OCI or Docker media types);
 //!   [`index`]: an image index over several platforms.
 //! - [`layout`]: the OCI layout folder (write and read); [`layout::open_source`] is how other
@@ -71,8 +73,10 @@ pub mod layout;
 pub mod manifest;
 pub mod model;
 pub mod pipe;
+pub mod reference;
 pub mod tar;
 
 pub use error::{Error, Result};
 pub use layout::{OciLayout, SourceImage, open_source};
 pub use oci_spec;
+pub use reference::Reference;

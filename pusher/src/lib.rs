@@ -5,7 +5,7 @@
 //! builds no tarballs.
 //!
 //! Module map:
-//! - [`reference`](mod@reference): `host[:port]/path:tag@digest` and Docker Hub's rules;
+//! - [`reference`](mod@reference): packer's reference grammar, re-exported;
 //! - [`auth`]: challenges, credentials (flags, env, Docker config and helpers), tokens;
 //! - [`transport`]: the ureq agent, TLS roots, retries, Location resolution, `--trace`;
 //! - [`client`]: ping, log in, send with the right Authorization;
@@ -33,7 +33,7 @@ pub mod inspect;
 pub mod progress;
 pub mod pull;
 pub mod push;
-pub mod reference;
+pub use packer::reference;
 pub mod transport;
 pub mod upload;
 

@@ -7,6 +7,7 @@ use crate::progress::{BlobOutcome, Progress};
 use crate::push::{accept_manifests, for_each_parallel};
 use crate::transport::Request;
 use packer::OciLayout;
+use packer::build::CONTAINERD_IMAGE_NAME;
 use packer::layout::MANIFEST_LIMIT;
 use packer::model::{Descriptor, Manifest, MediaType};
 use std::path::Path;
@@ -123,8 +124,21 @@ pub fn pull_image(
             .write_blob(&m.descriptor(), m.bytes())
             .map_err(|e| write_error(dir, e))?;
     }
+    // the layout keeps the full name (`HOST/REPO:TAG`), which a bare `DIR:TAG` still selects
+    let name = client.reference.tag.as_ref().map(|tag| {
+        format!(
+            "{}/{}:{tag}",
+            client.reference.registry, client.reference.repository
+        )
+    });
+    let mut desc = top.descriptor();
+    if let Some(name) = &name {
+        let mut annotations = std::collections::HashMap::new();
+        annotations.insert(CONTAINERD_IMAGE_NAME.to_owned(), name.clone());
+        desc.set_annotations(Some(annotations));
+    }
     layout
-        .add_to_index(top.descriptor(), client.reference.tag.as_deref())
+        .add_to_index(desc, name.as_deref())
         .map_err(|e| write_error(dir, e))?;
     let mut report = report.into_inner().expect("report");
     report.digest = top.digest().to_string();

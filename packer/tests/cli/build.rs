@@ -223,7 +223,8 @@ fn config_and_manifest_carry_the_options() {
                 .unwrap()
         })
         .collect();
-    assert_eq!(refs, ["v1", "v2"]);
+    // each entry keeps the full name it was tagged with, so tools can tell them apart
+    assert_eq!(refs, ["penguin:v1", "me/penguin:v2"]);
     assert_eq!(
         std::fs::read_to_string(layout.join("oci-layout")).unwrap(),
         r#"{"imageLayoutVersion":"1.0.0"}"#
@@ -426,7 +427,7 @@ fn building_into_an_existing_layout_adds_a_tag() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("image     a") && text.contains("image     b"),
+        text.contains("image     p:a") && text.contains("image     p:b"),
         "{text}"
     );
     let out = packer()
@@ -436,7 +437,7 @@ fn building_into_an_existing_layout_adds_a_tag() {
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        !text.contains("image     a") && text.contains("env       X=1"),
+        !text.contains("image     p:a") && text.contains("env       X=1"),
         "{text}"
     );
 }

@@ -156,7 +156,7 @@ fn skopeo_inspects_the_layout_and_copies_it_to_a_docker_archive() {
     ensure_engine();
     let p = pack("packer-skopeo", &[]);
     let skopeo = require("skopeo");
-    let source = format!("oci:{}:{}", p.layout.display(), p.tag);
+    let source = format!("oci:{}:{}", p.layout.display(), p.reference);
     let json = run_ok(Command::new(&skopeo).arg("inspect").arg(&source));
     let digest = printed(&p.report, "manifest");
     let layer = printed(&p.report, "layer");
