@@ -50,6 +50,8 @@
 //! - [`layout`]: the OCI layout folder (write and read); [`layout::open_source`] is how other
 //!   crates (pusher) read an image from disk.
 //! - [`docker_archive`]: the tar that is both an OCI layout and a `docker load` archive.
+//! - [`transport`]: image names as skopeo users type them (`oci:`, `oci-archive:`,
+//!   `docker-archive:`, `docker://`) and the bare forms.
 //! - [`build`]: the whole of `packer build`, outputs written aside and renamed last.
 //! - [`inspect`]: verify every blob of an image: digest, size, diff id.
 //! - [`error`]: the one error type; [`fsutil`]: atomic writes.
@@ -75,6 +77,7 @@ pub mod model;
 pub mod pipe;
 pub mod reference;
 pub mod tar;
+pub mod transport;
 
 pub use error::{Error, Result};
 pub use layout::{OciLayout, SourceImage, open_source};
