@@ -259,6 +259,54 @@ impl OciLayout {
         Ok(manifest)
     }
 
+    /// Opens the layout at `dir` to write into: an existing layout, or a new one in a folder
+    /// that is missing or empty. A non-empty folder that is not a layout is refused, so no
+    /// `blobs/` or `index.json` lands among someone's files (as `packer build` refuses it).
+    pub fn open_for_writing(dir: impl AsRef<Path>) -> Result<OciLayout> {
+        let root = dir.as_ref();
+        if root.join(OCI_LAYOUT_FILE).exists() {
+            return OciLayout::open(root);
+        }
+        if root.exists() {
+            let mut entries = std::fs::read_dir(root).io("read", root)?;
+            if entries.next().is_some() {
+                return Err(Error::NotALayout {
+                    path: root.to_path_buf(),
+                    reason: "the folder is not empty and has no oci-layout file; give a new or \
+                             empty folder"
+                        .to_owned(),
+                });
+            }
+        }
+        OciLayout::create(root)
+    }
+
+    /// Whether the blob `desc` names is present and intact: a regular file of the declared
+    /// size whose bytes hash to the digest (streamed). A present blob that fails the check is
+    /// removed, so the caller fetches it again.
+    pub fn has_verified_blob(&self, desc: &Descriptor) -> Result<bool> {
+        let path = self.blob_path(desc.digest());
+        match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e).io("read blob", &path),
+            Ok(_) => {}
+        }
+        let intact = match self.blob_file(desc) {
+            Ok(_) => {
+                let file = std::fs::File::open(&path).io("read blob", &path)?;
+                let mut reader = crate::digest::DigestReader::new(io::BufReader::new(file));
+                io::copy(&mut reader, &mut io::sink()).io("read blob", &path)?;
+                let (actual, _) = reader.finish();
+                actual == *desc.digest()
+            }
+            Err(_) => false,
+        };
+        if !intact {
+            std::fs::remove_file(&path).io("remove the damaged blob", &path)?;
+        }
+        Ok(intact)
+    }
+
     /// Whether the blob is present (not verified).
     pub fn has_blob(&self, digest: &Digest) -> bool {
         self.blob_path(digest).is_file()
@@ -420,7 +468,14 @@ impl std::ops::Deref for SourceImage {
 /// into a temporary folder kept alive by the returned value.
 pub fn open_source(spec: &str) -> Result<SourceImage> {
     let (path, tag) = split_source(spec);
-    let path = PathBuf::from(path);
+    open_image(Path::new(path), tag.as_deref())
+}
+
+/// Opens the image `name` (a name or bare tag, see [`OciLayout::resolve`]) of the layout
+/// folder or archive at `path`.
+pub fn open_image(path: &Path, name: Option<&str>) -> Result<SourceImage> {
+    let tag = name.map(str::to_owned);
+    let path = path.to_path_buf();
     let meta = std::fs::metadata(&path).io("open", &path)?;
     if meta.is_dir() {
         return Ok(SourceImage {
@@ -549,6 +604,23 @@ mod tests {
             .unwrap()
             .collect();
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn writing_refuses_someones_folder_and_a_damaged_blob_is_not_present() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("notes.txt"), b"mine").unwrap();
+        let err = OciLayout::open_for_writing(tmp.path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not empty"), "{err}");
+        assert!(!tmp.path().join("blobs").exists());
+        let layout = OciLayout::open_for_writing(tmp.path().join("new")).unwrap();
+        let desc = layout.put_blob(MediaType::ImageLayer, b"abc").unwrap();
+        assert!(layout.has_verified_blob(&desc).unwrap());
+        std::fs::write(layout.blob_path(desc.digest()), b"abd").unwrap();
+        assert!(!layout.has_verified_blob(&desc).unwrap());
+        assert!(!layout.blob_path(desc.digest()).exists());
     }
 
     #[test]

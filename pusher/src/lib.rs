@@ -11,7 +11,7 @@
 //! - [`client`]: ping, log in, send with the right Authorization;
 //! - [`connect_args`]: the command-line flags every operation shares (credentials, TLS, trace);
 //! - [`upload`]: check the blob exists, mount, initiate upload, send the blob, commit;
-//! - [`push`], [`pull`], [`inspect`]: the three verbs; [`progress`]: stderr reporting;
+//! - [`push`], [`pull`], [`copy`], [`inspect`]: the verbs; [`progress`]: stderr reporting;
 //! - [`errors`]: one-line errors and the CLI's exit codes.
 //!
 //! Invariants: no secret reaches stdout, stderr, an error message or a file; blob bodies
@@ -28,6 +28,7 @@
 pub mod auth;
 pub mod client;
 pub mod connect_args;
+pub mod copy;
 pub mod errors;
 pub mod inspect;
 pub mod progress;

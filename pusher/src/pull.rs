@@ -2,12 +2,12 @@
 //! blob, streamed to disk through packer's layout writer, which verifies digest and size.
 
 use crate::client::Client;
+use crate::copy::{CopyOptions, Sink, Source, copy_image};
 use crate::errors::{Error, Result};
-use crate::progress::{BlobOutcome, Progress};
-use crate::push::{accept_manifests, for_each_parallel};
+use crate::progress::Progress;
+use crate::push::accept_manifests;
 use crate::transport::Request;
 use packer::OciLayout;
-use packer::build::CONTAINERD_IMAGE_NAME;
 use packer::layout::MANIFEST_LIMIT;
 use packer::model::{Descriptor, Manifest, MediaType};
 use std::path::Path;
@@ -67,82 +67,35 @@ pub struct PullReport {
     pub existed: usize,
 }
 
-fn write_error(dir: &Path, e: packer::Error) -> Error {
-    Error::Write {
-        target: dir.display().to_string(),
-        source: e,
-    }
-}
-
-/// Pulls the client's reference into the OCI layout at `dir` (created if missing), tagged
-/// with the reference's tag.
+/// Pulls the client's reference into the OCI layout at `dir` (created if missing or empty;
+/// a non-empty folder that is not a layout is refused), named `HOST/REPO:TAG` in its
+/// `index.json` (a bare `DIR:TAG` still selects it). Blobs the layout has are verified first.
 pub fn pull_image(
     client: &Client,
     dir: &Path,
     jobs: usize,
     progress: &Progress,
 ) -> Result<PullReport> {
-    let layout = if dir.join(packer::layout::OCI_LAYOUT_FILE).exists() {
-        OciLayout::open(dir)
-    } else {
-        OciLayout::create(dir)
-    }
-    .map_err(|e| write_error(dir, e))?;
-    let top = get_manifest(client, client.reference.manifest_ref())?;
-    let mut manifests = Vec::new();
-    if top.is_index() {
-        for m in top.children() {
-            manifests.push(get_manifest(client, &m.digest().to_string())?);
-        }
-    } else {
-        manifests.push(top.clone());
-    }
-    let mut blobs: Vec<Descriptor> = Vec::new();
-    for m in &manifests {
-        for b in m.blobs() {
-            if !blobs.iter().any(|x| x.digest() == b.digest()) {
-                blobs.push(b);
-            }
-        }
-    }
-    let report = std::sync::Mutex::new(PullReport::default());
-    for_each_parallel(&blobs, jobs, |desc| {
-        let digest = desc.digest().to_string();
-        let bp = progress.blob(&digest, desc.size());
-        if layout.has_blob(desc.digest()) {
-            bp.finish(BlobOutcome::Exists);
-            report.lock().expect("report").existed += 1;
-            return Ok(());
-        }
-        get_blob(client, &layout, desc, &bp)?;
-        bp.finish(BlobOutcome::Pulled);
-        report.lock().expect("report").pulled += 1;
-        Ok(())
-    })?;
-    for m in manifests.iter().chain(top.is_index().then_some(&top)) {
-        layout
-            .write_blob(&m.descriptor(), m.bytes())
-            .map_err(|e| write_error(dir, e))?;
-    }
-    // the layout keeps the full name (`HOST/REPO:TAG`), which a bare `DIR:TAG` still selects
     let name = client.reference.tag.as_ref().map(|tag| {
         format!(
             "{}/{}:{tag}",
             client.reference.registry, client.reference.repository
         )
     });
-    let mut desc = top.descriptor();
-    if let Some(name) = &name {
-        let mut annotations = std::collections::HashMap::new();
-        annotations.insert(CONTAINERD_IMAGE_NAME.to_owned(), name.clone());
-        desc.set_annotations(Some(annotations));
-    }
-    layout
-        .add_to_index(desc, name.as_deref())
-        .map_err(|e| write_error(dir, e))?;
-    let mut report = report.into_inner().expect("report");
-    report.digest = top.digest().to_string();
-    Ok(report)
+    let sink = Sink::Layout {
+        dir: dir.to_path_buf(),
+        name,
+    };
+    let options = CopyOptions {
+        jobs,
+        ..Default::default()
+    };
+    let report = copy_image(Source::Registry(client), &sink, &options, progress)?;
+    Ok(PullReport {
+        digest: report.digest,
+        pulled: report.copied,
+        existed: report.existed,
+    })
 }
 
 /// Get one blob (`GET /v2/NAME/blobs/DIGEST`, redirects followed) streamed into the layout,
