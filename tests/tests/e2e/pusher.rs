@@ -8,6 +8,8 @@ use std::sync::OnceLock;
 use tests::docker::{docker, ensure_engine};
 use tests::proxy::{Fault, Proxy};
 use tests::registry::{Auth, Registry};
+mod copy;
+
 use tests::tools::{
     packer_bin, penguin_bundle, pusher_bin, require, run_ok, run_with_stdin, unique_name,
 };
@@ -795,12 +797,12 @@ fn sha256_of(path: &Path) -> String {
     format!("sha256:{}", out.split_whitespace().next().unwrap())
 }
 
-#[test]
-fn an_index_is_pushed_with_its_manifests_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let rootfs = dir.path().join("rootfs");
+/// A layout in `dir` with two images (`penguin:amd`, `penguin:arm`) and an image index over
+/// them named `multi`; returns the layout and the index's digest.
+fn two_platform_layout(dir: &Path) -> (PathBuf, String) {
+    let rootfs = dir.join("rootfs");
     penguin_bundle(&rootfs);
-    let layout = dir.path().join("multi");
+    let layout = dir.join("multi");
     for (tag, platform) in [("amd", "linux/amd64"), ("arm", "linux/arm64")] {
         run_ok(
             Command::new(packer_bin())
@@ -850,7 +852,7 @@ fn an_index_is_pushed_with_its_manifests_first() {
         "manifests": entries,
     });
     let bytes = serde_json::to_vec(&index).unwrap();
-    let tmp = dir.path().join("index-blob");
+    let tmp = dir.join("index-blob");
     std::fs::write(&tmp, &bytes).unwrap();
     let digest = sha256_of(&tmp);
     std::fs::rename(&tmp, layout.join("blobs/sha256").join(&digest[7..])).unwrap();
@@ -864,7 +866,13 @@ fn an_index_is_pushed_with_its_manifests_first() {
             "annotations": {"org.opencontainers.image.ref.name": "multi"},
         }));
     std::fs::write(&index_path, serde_json::to_vec(&top).unwrap()).unwrap();
+    (layout, digest)
+}
 
+#[test]
+fn an_index_is_pushed_with_its_manifests_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (layout, digest) = two_platform_layout(dir.path());
     let reg = Registry::start(Auth::None).unwrap();
     let proxy = Proxy::start(reg.addr).unwrap();
     let config = tempfile::tempdir().unwrap();
