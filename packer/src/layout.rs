@@ -20,7 +20,7 @@ use crate::fsutil::write_atomic;
 use crate::json::to_canonical_vec;
 use crate::model::Manifest;
 use oci_spec::image::{ANNOTATION_REF_NAME, Descriptor, Digest, ImageIndex, MediaType};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 /// The file that marks a folder as an OCI image layout.
@@ -508,12 +508,6 @@ fn split_source(spec: &str) -> (&str, Option<String>) {
         }
         _ => (spec, None),
     }
-}
-
-/// Writes `bytes` through `w` (used by callers that already hold a writer).
-#[allow(dead_code)]
-pub(crate) fn write_all(mut w: impl Write, bytes: &[u8], path: &Path) -> Result<()> {
-    w.write_all(bytes).io("write", path)
 }
 
 #[cfg(test)]

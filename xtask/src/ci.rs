@@ -2,8 +2,8 @@
 //!
 //! On a fresh Debian machine with only the Rust toolchain it installs what the tests need
 //! (the musl target with rustup; Debian packages with apt-get when running as root), starts
-//! the Docker Engine, then runs `cargo fmt --check`, `cargo clippy` with warnings denied and
-//! every test of the workspace. A missing tool is an error, never a skipped test.
+//! the Docker Engine, then runs `cargo fmt --check`, `cargo clippy` with warnings denied, the
+//! unused-dependency check of [`crate::tidy`] and every test of the workspace. A missing tool is an error, never a skipped test.
 
 use crate::util::{cargo, output_of, run_cmd};
 use anyhow::{Context, Result, bail};
@@ -65,6 +65,8 @@ pub fn run(args: Args) -> Result<()> {
             "warnings",
         ]))?;
     }
+    step("no unused dependencies");
+    crate::tidy::check_dependencies(&tests::tools::project_root())?;
     step("cargo test --workspace");
     run_cmd(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
     step("all checks passed");

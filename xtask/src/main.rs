@@ -11,6 +11,7 @@ mod ci;
 mod image;
 mod registry;
 mod shell;
+mod tidy;
 mod util;
 
 use clap::{Parser, Subcommand};
