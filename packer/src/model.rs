@@ -24,9 +24,9 @@ pub const MANIFEST_MEDIA_TYPES: [&str; 4] = [
 #[derive(Debug, Clone, PartialEq)]
 pub enum Parsed {
     /// An image manifest (OCI or Docker v2 schema 2): a config and layers.
-    Image(ImageManifest),
+    Image(Box<ImageManifest>),
     /// An image index (OCI) or manifest list (Docker): one manifest per platform.
-    Index(ImageIndex),
+    Index(Box<ImageIndex>),
 }
 
 /// A manifest or an index: the exact bytes, their digest, the media type and the parsed value.

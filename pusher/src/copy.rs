@@ -87,7 +87,7 @@ fn read_manifest(source: &Source<'_>, desc: Option<&Descriptor>) -> Result<Manif
         }
         Source::Registry(client) => {
             let manifest = match desc {
-                Some(d) => get_manifest(client, &d.digest().to_string())?,
+                Some(d) => get_manifest(client, d.digest().as_ref())?,
                 None => get_manifest(client, client.reference.manifest_ref())?,
             };
             if let Some(d) = desc {
@@ -217,7 +217,7 @@ pub fn copy_image(
         }
         Sink::Registry(client) => {
             for m in &children {
-                push_manifest(client, &m.digest().to_string(), m)?;
+                push_manifest(client, m.digest().as_ref(), m)?;
             }
             let target = if client.reference.digest.is_some() {
                 top.digest().to_string()

@@ -9,7 +9,6 @@
 //! - [`auth`]: challenges, credentials (flags, env, Docker config and helpers), tokens;
 //! - [`transport`]: the ureq agent, TLS roots, retries, Location resolution, `--trace`;
 //! - [`client`]: ping, log in, send with the right Authorization;
-//! - [`connect_args`]: the command-line flags every operation shares (credentials, TLS, trace);
 //! - [`upload`]: check the blob exists, mount, initiate upload, send the blob, commit;
 //! - [`push`], [`pull`], [`copy`], [`inspect`]: the verbs; [`progress`]: stderr reporting;
 //! - [`errors`]: one-line errors and the CLI's exit codes.
@@ -27,7 +26,6 @@
 
 pub mod auth;
 pub mod client;
-pub mod connect_args;
 pub mod copy;
 pub mod errors;
 pub mod inspect;

@@ -3,13 +3,18 @@
 //! Exit codes: 0 success, 1 other failure (bad source image, local files), 2 usage (bad flags
 //! or reference), 3 auth (credentials refused, access denied), 4 registry or network failure.
 
+#[path = "cli/bars.rs"]
+mod bars;
+#[path = "cli/connect_args.rs"]
+mod connect_args;
+
+use bars::Bars;
 use clap::{Args, Parser, Subcommand};
+use connect_args::{ConnectArgs, FlagError};
 use packer::transport::ImageName;
 use pusher::client::{Client, ClientOptions};
-use pusher::connect_args::{ConnectArgs, FlagError};
 use pusher::copy::{CopyOptions, Sink, Source, copy_image};
 use pusher::errors::{EXIT_FAILURE, EXIT_USAGE};
-use pusher::progress::Progress;
 use pusher::push::PushOptions;
 use pusher::reference::Reference;
 use pusher::upload::UploadOptions;
@@ -200,7 +205,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let mounts: Vec<String> = mount_from.iter().cloned().collect();
             let client = Client::connect("push", &reference, &options, "pull,push", &mounts)?;
-            let progress = Progress::new(common.quiet);
+            let bars = Bars::new(common.quiet);
+            let progress = bars.progress();
             let push_options = PushOptions {
                 jobs,
                 upload: UploadOptions {
@@ -217,7 +223,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 &push_options,
                 &progress,
             )?;
-            progress.line(&format!(
+            bars.line(&format!(
                 "pushed {reference}: {} blob(s) uploaded, {} present, {} mounted",
                 report.pushed, report.existed, report.mounted
             ));
@@ -234,9 +240,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let reference = parse_reference(&reference)?;
             let options = client_options(&common, &reference)?;
             let client = Client::connect("pull", &reference, &options, "pull", &[])?;
-            let progress = Progress::new(common.quiet);
+            let bars = Bars::new(common.quiet);
+            let progress = bars.progress();
             let report = pusher::pull::pull_image(&client, &dir, jobs.max(1), &progress)?;
-            progress.line(&format!(
+            bars.line(&format!(
                 "pulled {reference} into {}: {} blob(s) downloaded, {} present",
                 dir.display(),
                 report.pulled,
@@ -273,7 +280,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     ..Default::default()
                 },
             };
-            let progress = Progress::new(common.quiet);
+            let bars = Bars::new(common.quiet);
+            let progress = bars.progress();
             let image_error = |e: packer::Error| pusher::Error::Image {
                 source_name: source.clone(),
                 source: e,
@@ -327,7 +335,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             };
             let report = copy_image(source_ref, &sink, &options, &progress)?;
-            progress.line(&format!(
+            bars.line(&format!(
                 "copied {source} to {destination}: {} blob(s) copied, {} present, {} mounted",
                 report.copied, report.existed, report.mounted
             ));

@@ -114,7 +114,7 @@ pub fn push_image(
 
     let mut report = push_blobs(client, &files, options, progress)?;
     for m in &manifests {
-        push_manifest(client, &m.digest().to_string(), m)?;
+        push_manifest(client, m.digest().as_ref(), m)?;
     }
     let tag_or_digest = if client.reference.digest.is_some() {
         top.digest().to_string()

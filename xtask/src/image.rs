@@ -18,7 +18,6 @@ use packer::config::{ImageSettings, Platform};
 use packer::manifest::Format;
 use pusher::auth::Credential;
 use pusher::client::Client;
-use pusher::progress::Progress;
 use pusher::push::{PushOptions, push_image};
 use pusher::reference::Reference;
 use std::path::{Path, PathBuf};
@@ -44,7 +43,7 @@ pub struct Args {
     out: PathBuf,
     /// Credentials, TLS and --trace for the push, as `pusher push` takes them
     #[command(flatten)]
-    connect: pusher::connect_args::ConnectArgs,
+    connect: crate::connect_args::ConnectArgs,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -311,7 +310,8 @@ fn push(
     let layout = packer::layout::OciLayout::open(&outputs.oci)?;
     let client = Client::connect("push", reference, &options, "pull,push", &[])?;
     let top = report.manifest.clone();
-    let progress = Progress::new(false);
+    let bars = crate::bars::Bars::new(false);
+    let progress = bars.progress();
     let source = shown(&outputs.oci).to_string();
     let pushed = push_image(
         &client,
@@ -321,9 +321,9 @@ fn push(
         &PushOptions::default(),
         &progress,
     )?;
-    println!(
+    bars.line(&format!(
         "    {} blob(s) uploaded, {} already there",
         pushed.pushed, pushed.existed
-    );
+    ));
     Ok(pushed.digest)
 }
