@@ -2,6 +2,7 @@
 //! mount instead of an upload within one registry, an index copied whole or one platform of
 //! it, two names in one layout, and a pull that refuses someone's folder.
 
+use super::index::two_platform_layout;
 use super::*;
 
 /// The digest of the `index.json` entry named `name` in `layout`.
