@@ -18,16 +18,19 @@ use crate::json::to_canonical_vec;
 use crate::layer::pack_layer;
 use crate::layout::{OciLayout, persist_readable};
 use crate::manifest::{Format, image_manifest};
+use crate::reference::Reference;
 use oci_spec::image::{Descriptor, Digest};
 use std::path::{Path, PathBuf};
 
-/// `NAME:TAG` as given to `--tag` (`NAME` alone means `NAME:latest`).
+/// `NAME:TAG` as given to `--tag` (`NAME` alone means `NAME:latest`), parsed with the one
+/// reference grammar ([`Reference`]); a digest is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tag {
-    /// repository name, possibly with a registry host
+    /// repository name as given, possibly with a registry host
     pub name: String,
-    /// the tag: the layout's `org.opencontainers.image.ref.name`
+    /// the tag
     pub tag: String,
+    reference: Reference,
 }
 
 impl std::str::FromStr for Tag {
@@ -39,70 +42,37 @@ impl std::str::FromStr for Tag {
             value: s.to_owned(),
             reason: reason.to_owned(),
         };
-        let last_slash = s.rfind('/').map_or(0, |i| i + 1);
-        let (name, tag) = match s[last_slash..].rfind(':') {
-            Some(i) => (&s[..last_slash + i], &s[last_slash + i + 1..]),
-            None => (s, "latest"),
-        };
-        if name.is_empty() {
-            return Err(bad("empty name"));
+        let mut reference = Reference::parse(s).map_err(|e| bad(e.reason))?;
+        if reference.digest.is_some() {
+            return Err(bad("a tag names no digest"));
         }
-        let (host, path) = match name.split_once('/') {
-            Some((h, p)) if h.contains(['.', ':']) || h == "localhost" => (Some(h), p),
-            _ => (None, name),
-        };
-        if let Some(h) = host
-            && !h
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b))
-        {
-            return Err(bad("invalid registry host"));
-        }
-        for component in path.split('/') {
-            let ok = !component.is_empty()
-                && component
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-                && component.as_bytes()[0].is_ascii_alphanumeric()
-                && component.as_bytes()[component.len() - 1].is_ascii_alphanumeric();
-            if !ok {
-                return Err(bad(
-                    "name components are lowercase letters, digits and . _ - inside",
-                ));
-            }
-        }
-        let tag_ok = !tag.is_empty()
-            && tag.len() <= 128
-            && (tag.as_bytes()[0].is_ascii_alphanumeric() || tag.as_bytes()[0] == b'_')
-            && tag
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-        if !tag_ok {
-            return Err(bad(
-                "a tag is up to 128 of [A-Za-z0-9_.-], not starting with . or -",
-            ));
-        }
+        let tag = reference
+            .tag
+            .get_or_insert_with(|| "latest".to_owned())
+            .clone();
+        let name = s
+            .strip_suffix(&format!(":{tag}"))
+            .filter(|_| s.rfind(':') > s.rfind('/'))
+            .unwrap_or(s);
         Ok(Tag {
             name: name.to_owned(),
-            tag: tag.to_owned(),
+            tag,
+            reference,
         })
     }
 }
 
 impl Tag {
     /// The fully qualified name Docker and containerd use (`docker.io/library/penguin:1`),
-    /// written as `io.containerd.image.name` so `podman load` names the image as tagged.
+    /// written as `io.containerd.image.name` so `podman load` and `ctr image import` name the
+    /// image as tagged.
     pub fn full_name(&self) -> String {
-        let first = self.name.split('/').next().unwrap_or_default();
-        let has_host =
-            self.name.contains('/') && (first.contains(['.', ':']) || first == "localhost");
-        if has_host {
-            self.to_string()
-        } else if self.name.contains('/') {
-            format!("docker.io/{self}")
-        } else {
-            format!("docker.io/library/{self}")
-        }
+        self.reference.to_string()
+    }
+
+    /// The parsed reference (tag filled in).
+    pub fn reference(&self) -> &Reference {
+        &self.reference
     }
 }
 
@@ -110,6 +80,8 @@ impl Tag {
 pub const CONTAINERD_IMAGE_NAME: &str = "io.containerd.image.name";
 
 impl std::fmt::Display for Tag {
+    /// `NAME:TAG` as given: the layout's `org.opencontainers.image.ref.name`, and what
+    /// skopeo's `oci:DIR:NAME:TAG` selects.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}", self.name, self.tag)
     }
@@ -385,7 +357,7 @@ fn add_to_existing(
         lock.add_to_index(image.manifest.clone(), None)?;
     }
     for tag in tags {
-        lock.add_to_index(named(&image.manifest, tag), Some(&tag.tag))?;
+        lock.add_to_index(named(&image.manifest, tag), Some(&tag.to_string()))?;
     }
     Ok(())
 }
@@ -431,7 +403,7 @@ pub fn build(bundle: &Bundle, opts: &BuildOptions) -> Result<BuildReport> {
         staged.add_to_index(image.manifest.clone(), None)?;
     }
     for tag in &opts.tags {
-        staged.add_to_index(named(&image.manifest, tag), Some(&tag.tag))?;
+        staged.add_to_index(named(&image.manifest, tag), Some(&tag.to_string()))?;
     }
     let repo_tags: Vec<String> = opts.tags.iter().map(Tag::to_string).collect();
 
@@ -545,7 +517,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("no image tagged \"v2\"") && err.ends_with("tags there: v1"),
+            err.contains("no image tagged \"v2\"") && err.ends_with("tags there: penguin:v1"),
             "{err}"
         );
     }
@@ -607,7 +579,21 @@ mod tests {
         assert_eq!(t.full_name(), "docker.io/me/penguin:2");
         let t: Tag = "penguin:2".parse().unwrap();
         assert_eq!(t.full_name(), "docker.io/library/penguin:2");
-        for bad in ["", "Penguin:1", "a:", "a:-x", "a//b:1", ":1", "a:b:c"] {
+        let t: Tag = "localhost/a/b".parse().unwrap();
+        assert_eq!(t.full_name(), "localhost/a/b:latest");
+        let t: Tag = "index.docker.io/me/penguin:2".parse().unwrap();
+        assert_eq!(t.full_name(), "docker.io/me/penguin:2");
+        for bad in [
+            "",
+            "Penguin:1",
+            "a:",
+            "a:-x",
+            "a//b:1",
+            ":1",
+            "a:b:c",
+            "a..b:1",
+            "a@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        ] {
             let err = bad.parse::<Tag>().unwrap_err().to_string();
             assert!(err.starts_with("invalid tag"), "{bad}: {err}");
         }

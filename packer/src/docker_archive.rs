@@ -4,20 +4,25 @@
 use crate::error::{Error, IoContext, Result};
 use crate::tar::{Kind, TarWriter};
 use oci_spec::image::Digest;
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-/// One entry of `manifest.json`, as `docker load` expects it.
-#[derive(Debug, Serialize)]
+/// One entry of `manifest.json`, as `docker load` expects it and `docker save` writes it.
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DockerManifestEntry {
     /// `blobs/sha256/<hex>` of the config
     pub config: String,
-    /// `name:tag` references to create
+    /// `name:tag` references to create (`null` in `docker save` of an untagged image)
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub repo_tags: Vec<String>,
     /// `blobs/sha256/<hex>` of each layer, bottom first
     pub layers: Vec<String>,
+}
+
+fn null_as_empty<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
 }
 
 /// `blobs/<alg>/<hex>`, the path of a blob inside a layout or archive.

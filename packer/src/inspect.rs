@@ -5,6 +5,7 @@
 //! nest at most [`MAX_NESTING`] deep, and sizes are checked before anything is read.
 
 use crate::digest::DigestReader;
+use crate::docker_archive::DockerManifestEntry;
 use crate::error::{Error, IoContext, Result};
 use crate::layout::{MAX_NESTING, OciLayout, ref_name};
 use crate::manifest::{is_index_type, is_manifest_type};
@@ -207,19 +208,14 @@ fn check_docker_manifest(layout: &OciLayout) -> Result<Vec<String>> {
         return Ok(Vec::new());
     }
     let bytes = std::fs::read(&path).io("read", &path)?;
-    let entries: serde_json::Value =
+    let entries: Vec<DockerManifestEntry> =
         serde_json::from_slice(&bytes).map_err(|source| Error::Json {
             what: path.display().to_string(),
             source,
         })?;
     let mut tags = Vec::new();
-    for entry in entries.as_array().into_iter().flatten() {
-        let config = entry.get("Config").and_then(|c| c.as_str());
-        let layers = entry.get("Layers").and_then(|l| l.as_array());
-        let files = config
-            .into_iter()
-            .chain(layers.into_iter().flatten().filter_map(|l| l.as_str()));
-        for f in files {
+    for entry in entries {
+        for f in std::iter::once(&entry.config).chain(&entry.layers) {
             if f.contains("..") || !layout.root().join(f).is_file() {
                 return Err(Error::Malformed {
                     what: path.display().to_string(),
@@ -227,14 +223,7 @@ fn check_docker_manifest(layout: &OciLayout) -> Result<Vec<String>> {
                 });
             }
         }
-        for t in entry
-            .get("RepoTags")
-            .and_then(|t| t.as_array())
-            .into_iter()
-            .flatten()
-        {
-            tags.extend(t.as_str().map(str::to_owned));
-        }
+        tags.extend(entry.repo_tags);
     }
     Ok(tags)
 }

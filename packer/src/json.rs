@@ -1,7 +1,12 @@
 //! Deterministic JSON: the bytes we hash. Object keys sorted bytewise, no whitespace.
 //!
-//! oci-spec keeps annotations and labels in `HashMap`s, whose order changes from run to run;
-//! digests must not, so every document goes through [`to_canonical_vec`].
+//! Neither the OCI image spec nor a registry asks for canonical JSON: a digest is over the
+//! exact bytes, whatever their form, and readers keep those bytes (see [`crate::model`]). We
+//! sort for reproducibility: oci-spec keeps annotations and labels in `HashMap`s, and
+//! `serde_json::to_vec` on them writes keys in the hash map's per-process random order, so
+//! the same image would get another digest on each run. Going through `serde_json::Value` sorts
+//! only while no crate in the build turns on serde_json's `preserve_order` feature (features
+//! unify across the dependency graph), so [`to_canonical_vec`] sorts the keys itself.
 
 use crate::error::{Error, Result};
 use serde::Serialize;

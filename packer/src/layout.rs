@@ -23,8 +23,9 @@ use crate::digest::{DigestWriter, sha256_hex};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::write_atomic;
 use crate::json::to_canonical_vec;
+use crate::model::Manifest;
 use oci_spec::image::{ANNOTATION_REF_NAME, Descriptor, Digest, ImageIndex, MediaType};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -32,6 +33,8 @@ use std::path::{Path, PathBuf};
 pub const OCI_LAYOUT_FILE: &str = "oci-layout";
 /// The layout's entry point.
 pub const INDEX_FILE: &str = "index.json";
+/// The largest manifest or index read (the distribution spec suggests 4 MiB).
+pub const MANIFEST_LIMIT: u64 = 4 << 20;
 /// The content of `oci-layout`.
 pub const OCI_LAYOUT_CONTENT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 /// The file `flock`ed around every read-modify-write of `index.json` ([`OciLayout::lock`]).
@@ -67,12 +70,16 @@ impl OciLayout {
             }
             Err(e) => return Err(e),
         };
-        let value: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|source| Error::Json {
-                what: marker.display().to_string(),
-                source,
-            })?;
-        match value.get("imageLayoutVersion").and_then(|v| v.as_str()) {
+        #[derive(serde::Deserialize)]
+        struct Marker {
+            #[serde(rename = "imageLayoutVersion")]
+            version: Option<String>,
+        }
+        let marker: Marker = serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+            what: marker.display().to_string(),
+            source,
+        })?;
+        match marker.version.as_deref() {
             Some("1.0.0") => Ok(OciLayout { root }),
             other => Err(Error::NotALayout {
                 path: root,
@@ -166,9 +173,11 @@ impl OciLayout {
             .collect())
     }
 
-    /// The top-level descriptor (manifest or index) whose `org.opencontainers.image.ref.name`
-    /// is `tag`. With no tag, the only entry of `index.json`; several or none is an error that
-    /// lists the tags.
+    /// The top-level descriptor (manifest or index) named `tag`: the entry whose
+    /// `org.opencontainers.image.ref.name` is `tag` (`alpha:latest`, what skopeo's
+    /// `oci:DIR:alpha:latest` selects), else, for a bare tag such as `latest`, the one entry whose
+    /// name ends in `:latest`. With no tag, the only entry of `index.json`. None, several, or
+    /// two entries with the same name is an error that lists the names.
     pub fn resolve(&self, tag: Option<&str>) -> Result<Descriptor> {
         let index = self.index()?;
         let manifests = index.manifests();
@@ -177,21 +186,41 @@ impl OciLayout {
             .filter_map(ref_name)
             .map(str::to_owned)
             .collect();
-        match tag {
-            Some(tag) => manifests
-                .iter()
-                .find(|d| ref_name(d) == Some(tag))
-                .cloned()
-                .ok_or_else(|| Error::TagNotFound {
+        let Some(tag) = tag else {
+            return match manifests.as_slice() {
+                [only] => Ok(only.clone()),
+                _ => Err(Error::AmbiguousImage {
                     layout: self.root.clone(),
-                    tag: tag.to_owned(),
+                    count: manifests.len(),
                     available,
                 }),
-            None if manifests.len() == 1 => Ok(manifests[0].clone()),
-            None => Err(Error::AmbiguousImage {
+            };
+        };
+        let mut found: Vec<&Descriptor> = manifests
+            .iter()
+            .filter(|d| ref_name(d) == Some(tag))
+            .collect();
+        if found.is_empty() && !tag.contains([':', '/']) {
+            found = manifests
+                .iter()
+                .filter(|d| ref_name(d).and_then(|n| tag_of(n)) == Some(tag))
+                .collect();
+        }
+        match found.as_slice() {
+            [only] => Ok((*only).clone()),
+            [] => Err(Error::TagNotFound {
                 layout: self.root.clone(),
-                count: manifests.len(),
+                tag: tag.to_owned(),
                 available,
+            }),
+            several => Err(Error::AmbiguousImage {
+                layout: self.root.clone(),
+                count: several.len(),
+                available: several
+                    .iter()
+                    .filter_map(|d| ref_name(d))
+                    .map(str::to_owned)
+                    .collect(),
             }),
         }
     }
@@ -280,6 +309,96 @@ impl OciLayout {
         Ok(path)
     }
 
+    /// The file of the blob `desc` names: present, a regular file (not a symlink to a device),
+    /// and of the declared size. Its digest is checked by whoever streams it.
+    pub fn blob_file(&self, desc: &Descriptor) -> Result<PathBuf> {
+        sha256_hex(desc.digest())?;
+        let path = self.blob_path(desc.digest());
+        let meta = std::fs::symlink_metadata(&path).io("read blob", &path)?;
+        if !meta.is_file() {
+            return Err(Error::Malformed {
+                what: path.display().to_string(),
+                reason: "a blob must be a regular file".to_owned(),
+            });
+        }
+        if meta.len() != desc.size() {
+            return Err(Error::SizeMismatch {
+                what: path.display().to_string(),
+                expected: desc.size(),
+                actual: meta.len(),
+            });
+        }
+        Ok(path)
+    }
+
+    /// Reads the manifest or index `desc` names, with its exact bytes: the declared size is
+    /// checked (at most [`MANIFEST_LIMIT`]) before reading, the digest after.
+    pub fn read_manifest(&self, desc: &Descriptor) -> Result<Manifest> {
+        if desc.size() > MANIFEST_LIMIT {
+            return Err(Error::Malformed {
+                what: format!("manifest {}", desc.digest()),
+                reason: format!(
+                    "declared {} bytes, more than the {MANIFEST_LIMIT} a manifest may have",
+                    desc.size()
+                ),
+            });
+        }
+        let path = self.blob_file(desc)?;
+        let bytes = self.read_blob(desc.digest())?;
+        let manifest =
+            Manifest::parse(bytes, Some(desc.media_type()), &path.display().to_string())?;
+        manifest.check(desc, &path.display().to_string())?;
+        Ok(manifest)
+    }
+
+    /// Opens the layout at `dir` to write into: an existing layout, or a new one in a folder
+    /// that is missing or empty. A non-empty folder that is not a layout is refused, so no
+    /// `blobs/` or `index.json` lands among someone's files (as `packer build` refuses it).
+    pub fn open_for_writing(dir: impl AsRef<Path>) -> Result<OciLayout> {
+        let root = dir.as_ref();
+        if root.join(OCI_LAYOUT_FILE).exists() {
+            return OciLayout::open(root);
+        }
+        if root.exists() {
+            let mut entries = std::fs::read_dir(root).io("read", root)?;
+            if entries.next().is_some() {
+                return Err(Error::NotALayout {
+                    path: root.to_path_buf(),
+                    reason: "the folder is not empty and has no oci-layout file; give a new or \
+                             empty folder"
+                        .to_owned(),
+                });
+            }
+        }
+        OciLayout::create(root)
+    }
+
+    /// Whether the blob `desc` names is present and intact: a regular file of the declared
+    /// size whose bytes hash to the digest (streamed). A present blob that fails the check is
+    /// removed, so the caller fetches it again.
+    pub fn has_verified_blob(&self, desc: &Descriptor) -> Result<bool> {
+        let path = self.blob_path(desc.digest());
+        match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e).io("read blob", &path),
+            Ok(_) => {}
+        }
+        let intact = match self.blob_file(desc) {
+            Ok(_) => {
+                let file = std::fs::File::open(&path).io("read blob", &path)?;
+                let mut reader = crate::digest::DigestReader::new(io::BufReader::new(file));
+                io::copy(&mut reader, &mut io::sink()).io("read blob", &path)?;
+                let (actual, _) = reader.finish();
+                actual == *desc.digest()
+            }
+            Err(_) => false,
+        };
+        if !intact {
+            std::fs::remove_file(&path).io("remove the damaged blob", &path)?;
+        }
+        Ok(intact)
+    }
+
     /// Whether the blob is present (not verified).
     pub fn has_blob(&self, digest: &Digest) -> bool {
         self.blob_path(digest).is_file()
@@ -330,10 +449,12 @@ impl OciLayout {
         Ok(desc)
     }
 
-    /// Sets (or replaces) the `index.json` entry for `tag` to `desc`; with no tag, adds `desc`
-    /// unless an untagged entry with the same digest is there. Written atomically, under the
-    /// layout's lock, so concurrent writers lose no entry.
-    pub fn add_to_index(&self, desc: Descriptor, tag: Option<&str>) -> Result<()> {
+    /// Sets the `index.json` entry named `tag` (its `org.opencontainers.image.ref.name`) to
+    /// `desc` and returns the entry it replaced, if another image had that name (as skopeo's
+    /// `oci:` does: a name moves, it is never held twice); with no tag, adds `desc` unless an
+    /// untagged entry with the same digest is there. Written atomically, under the layout's
+    /// lock, so concurrent writers lose no entry.
+    pub fn add_to_index(&self, desc: Descriptor, tag: Option<&str>) -> Result<Option<Descriptor>> {
         self.lock()?.add_to_index(desc, tag)
     }
 }
@@ -347,18 +468,25 @@ pub struct LayoutLock<'a> {
 
 impl LayoutLock<'_> {
     /// [`OciLayout::add_to_index`] for a caller already holding the lock: read `index.json`,
-    /// set the entry, write it back atomically.
-    pub fn add_to_index(&self, desc: Descriptor, tag: Option<&str>) -> Result<()> {
+    /// set the entry, write it back atomically; returns the entry a name moved away from.
+    pub fn add_to_index(&self, desc: Descriptor, tag: Option<&str>) -> Result<Option<Descriptor>> {
         let layout = self.layout;
         let mut index = layout.index()?;
         let mut desc = desc;
         let mut manifests = index.manifests().clone();
+        let mut replaced = None;
         match tag {
             Some(tag) => {
                 let mut annotations = desc.annotations().clone().unwrap_or_default();
                 annotations.insert(ANNOTATION_REF_NAME.to_owned(), tag.to_owned());
                 desc.set_annotations(Some(annotations));
-                manifests.retain(|d| ref_name(d) != Some(tag));
+                manifests.retain(|d| {
+                    let same = ref_name(d) == Some(tag);
+                    if same && d.digest() != desc.digest() {
+                        replaced = Some(d.clone());
+                    }
+                    !same
+                });
             }
             None => {
                 manifests.retain(|d| !(ref_name(d).is_none() && d.digest() == desc.digest()));
@@ -369,7 +497,8 @@ impl LayoutLock<'_> {
         if index.media_type().is_none() {
             index.set_media_type(Some(MediaType::ImageIndex));
         }
-        layout.write_index(&index)
+        layout.write_index(&index)?;
+        Ok(replaced)
     }
 }
 
@@ -461,6 +590,12 @@ pub fn ref_name(desc: &Descriptor) -> Option<&str> {
         .map(String::as_str)
 }
 
+/// The tag part of a name `NAME:TAG` (after the last `:` that follows the last `/`).
+fn tag_of(name: &str) -> Option<&str> {
+    let (before, tag) = name.rsplit_once(':')?;
+    (!tag.contains('/') && !before.is_empty()).then_some(tag)
+}
+
 /// Renames a finished temporary file to `path`, readable by all (0644).
 pub(crate) fn persist_readable(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -512,7 +647,14 @@ impl std::ops::Deref for SourceImage {
 /// into a temporary folder kept alive by the returned value.
 pub fn open_source(spec: &str) -> Result<SourceImage> {
     let (path, tag) = split_source(spec);
-    let path = PathBuf::from(path);
+    open_image(Path::new(path), tag.as_deref())
+}
+
+/// Opens the image `name` (a name or bare tag, see [`OciLayout::resolve`]) of the layout
+/// folder or archive at `path`.
+pub fn open_image(path: &Path, name: Option<&str>) -> Result<SourceImage> {
+    let tag = name.map(str::to_owned);
+    let path = path.to_path_buf();
     let meta = std::fs::metadata(&path).io("open", &path)?;
     if meta.is_dir() {
         return Ok(SourceImage {
@@ -547,12 +689,6 @@ fn split_source(spec: &str) -> (&str, Option<String>) {
     }
 }
 
-/// Writes `bytes` through `w` (used by callers that already hold a writer).
-#[allow(dead_code)]
-pub(crate) fn write_all(mut w: impl Write, bytes: &[u8], path: &Path) -> Result<()> {
-    w.write_all(bytes).io("write", path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -583,6 +719,50 @@ mod tests {
     }
 
     #[test]
+    fn two_names_with_one_tag_both_resolve_and_a_bare_tag_is_ambiguous() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = OciLayout::create(tmp.path()).unwrap();
+        let a = layout.put_blob(MediaType::ImageManifest, b"{}").unwrap();
+        let b = layout.put_blob(MediaType::ImageManifest, b"{ }").unwrap();
+        assert_eq!(
+            layout
+                .add_to_index(a.clone(), Some("alpha:latest"))
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            layout.add_to_index(b.clone(), Some("beta:latest")).unwrap(),
+            None
+        );
+        assert_eq!(layout.tags().unwrap(), ["alpha:latest", "beta:latest"]);
+        assert_eq!(
+            layout.resolve(Some("alpha:latest")).unwrap().digest(),
+            a.digest()
+        );
+        assert_eq!(
+            layout.resolve(Some("beta:latest")).unwrap().digest(),
+            b.digest()
+        );
+        let err = layout.resolve(Some("latest")).unwrap_err().to_string();
+        assert!(err.contains("alpha:latest, beta:latest"), "{err}");
+        // a bare tag picks the one image whose name ends in it
+        let c = layout.put_blob(MediaType::ImageManifest, b"{  }").unwrap();
+        layout
+            .add_to_index(c.clone(), Some("localhost:5000/gamma:v2"))
+            .unwrap();
+        assert_eq!(layout.resolve(Some("v2")).unwrap().digest(), c.digest());
+        // a name that moves to another image says which one it left
+        let moved = layout
+            .add_to_index(c.clone(), Some("alpha:latest"))
+            .unwrap();
+        assert_eq!(moved.unwrap().digest(), a.digest());
+        assert_eq!(
+            layout.resolve(Some("alpha:latest")).unwrap().digest(),
+            c.digest()
+        );
+    }
+
+    #[test]
     fn write_blob_refuses_wrong_content_and_leaves_nothing() {
         let tmp = tempfile::tempdir().unwrap();
         let layout = OciLayout::create(tmp.path()).unwrap();
@@ -597,6 +777,23 @@ mod tests {
             .unwrap()
             .collect();
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn writing_refuses_someones_folder_and_a_damaged_blob_is_not_present() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("notes.txt"), b"mine").unwrap();
+        let err = OciLayout::open_for_writing(tmp.path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not empty"), "{err}");
+        assert!(!tmp.path().join("blobs").exists());
+        let layout = OciLayout::open_for_writing(tmp.path().join("new")).unwrap();
+        let desc = layout.put_blob(MediaType::ImageLayer, b"abc").unwrap();
+        assert!(layout.has_verified_blob(&desc).unwrap());
+        std::fs::write(layout.blob_path(desc.digest()), b"abd").unwrap();
+        assert!(!layout.has_verified_blob(&desc).unwrap());
+        assert!(!layout.blob_path(desc.digest()).exists());
     }
 
     #[test]

@@ -36,23 +36,31 @@
 //!
 //! Module map, in the article's order:
 //! - [`bundle`]: the bundle, walked from a folder or listed entry by entry.
-//! - [`tar`]: normalized tar headers (PAX for long names and xattrs).
+//! - `tar` (internal): normalized tar headers (PAX for long names and xattrs).
 //! - [`layer`]: "tar the bundle", "digest and diff id": the one streaming pass.
 //! - [`compress`]: "gzip the layer" on all cores, byte-identical for any thread count; zstd.
-//! - [`pipe`]: hashing and writing on their own threads.
-//! - [`digest`]: sha256 digests of streamed bytes; [`json`]: canonical (sorted-key) JSON.
+//! - `pipe` (internal): hashing and writing on their own threads.
+//! - [`digest`]: sha256 digests of streamed bytes; `json` (internal): canonical (sorted-key) JSON.
+//! - [`model`]: the one image model (oci-spec types, media types, a manifest with its bytes)
+//!   that pusher and xtask use too.
+//! - [`reference`]: image names, `host[:port]/path:tag@digest` with Docker Hub's rules, the
+//!   one grammar `packer build --tag`, pusher and xtask share.
 //! - [`config`]: config.json; [`manifest`]: the manifest (OCI or Docker media types);
 //!   [`index`]: an image index over several platforms.
 //! - [`layout`]: the OCI layout folder (write and read); [`layout::open_source`] is how other
 //!   crates (pusher) read an image from disk.
 //! - [`docker_archive`]: the tar that is both an OCI layout and a `docker load` archive.
+//! - [`transport`]: image names as skopeo users type them (`oci:`, `oci-archive:`,
+//!   `docker-archive:`, `docker://`) and the bare forms.
 //! - [`build`]: the whole of `packer build`, outputs written aside and renamed last.
 //! - [`inspect`]: verify every blob of an image: digest, size, diff id.
-//! - [`error`]: the one error type; [`fsutil`]: atomic writes, output checks, temporaries
-//!   removed on a signal or by the next run.
+//! - [`error`]: the one error type; `fsutil` (internal): atomic writes, output checks,
+//!   temporaries removed on a signal or by the next run.
 //!
 //! Invariants: packer does no network IO; the same input gives the same digests on any
 //! machine, any day, with any number of threads; nothing half-written survives a failure.
+
+#![warn(missing_docs)]
 
 pub mod build;
 pub mod bundle;
@@ -61,16 +69,21 @@ pub mod config;
 pub mod digest;
 pub mod docker_archive;
 pub mod error;
-pub mod fsutil;
+pub(crate) mod fsutil;
 pub mod index;
 pub mod inspect;
 pub mod json;
 pub mod layer;
 pub mod layout;
 pub mod manifest;
-pub mod pipe;
-pub mod tar;
+pub mod model;
+pub(crate) mod pipe;
+pub mod reference;
+pub(crate) mod tar;
+pub mod transport;
 
 pub use error::{Error, Result};
+pub use fsutil::remove_staged;
 pub use layout::{OciLayout, SourceImage, open_source};
 pub use oci_spec;
+pub use reference::Reference;

@@ -159,7 +159,7 @@ fn remove_staging_on_signal() {
         if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
             return;
         }
-        packer::fsutil::remove_staged();
+        packer::remove_staged();
         // SAFETY: restore the default action and let the signal end the process, so the
         // parent sees how it ended
         unsafe {

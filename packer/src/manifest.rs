@@ -1,5 +1,6 @@
 //! The manifest: config and layer descriptors, OCI media types by default or the article's
-//! Docker v2 schema 2 ones with [`Format::Docker`]; annotations include the created date.
+//! Docker v2 schema 2 ones with [`Format::Docker`]. An OCI manifest's annotations include the
+//! created date; a Docker one has no `annotations` field at all (its spec defines none).
 
 use crate::compress::Compression;
 use crate::error::{Error, Result};
@@ -76,7 +77,8 @@ impl Format {
     }
 }
 
-/// Builds the manifest for one config and its layers.
+/// Builds the manifest for one config and its layers. A Docker manifest carries no
+/// annotations: asking for some is an error.
 pub fn image_manifest(
     format: Format,
     config: Descriptor,
@@ -84,6 +86,26 @@ pub fn image_manifest(
     annotations: &BTreeMap<String, String>,
     created: &str,
 ) -> Result<ImageManifest> {
+    if format == Format::Docker {
+        if let Some(key) = annotations.keys().next() {
+            return Err(Error::Invalid {
+                what: "annotation",
+                value: key.clone(),
+                reason: "a docker v2 schema 2 manifest has no annotations; use --format oci"
+                    .to_owned(),
+            });
+        }
+        return ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(format.manifest_type())
+            .config(config)
+            .layers(layers)
+            .build()
+            .map_err(|source| Error::Spec {
+                what: "image manifest".to_owned(),
+                source,
+            });
+    }
     let mut all: std::collections::HashMap<String, String> = annotations
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))

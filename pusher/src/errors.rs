@@ -128,12 +128,23 @@ pub enum Error {
     },
 
     /// The image to push could not be read.
-    #[error("cannot read image {source_name}: {message}")]
+    #[error("cannot read image {source_name}")]
     Image {
         /// The SOURCE argument.
         source_name: String,
-        /// Why.
-        message: String,
+        /// Why: packer's error, kept whole.
+        #[source]
+        source: packer::Error,
+    },
+
+    /// The image could not be written (a layout, an archive).
+    #[error("cannot write image {target}")]
+    Write {
+        /// The DESTINATION argument.
+        target: String,
+        /// Why: packer's error, kept whole.
+        #[source]
+        source: packer::Error,
     },
 
     /// Credentials could not be found or read (config.json, a credential helper).
@@ -151,7 +162,7 @@ impl Error {
             | Error::Network { .. }
             | Error::DigestMismatch { .. }
             | Error::Protocol { .. } => EXIT_REGISTRY,
-            Error::Io { .. } | Error::Image { .. } => EXIT_FAILURE,
+            Error::Io { .. } | Error::Image { .. } | Error::Write { .. } => EXIT_FAILURE,
         }
     }
 

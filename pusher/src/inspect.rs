@@ -4,11 +4,13 @@
 use crate::client::Client;
 use crate::errors::{Error, Result};
 use crate::pull::get_manifest;
-use crate::push::is_index;
 use crate::transport::Request;
-use serde_json::Value;
+use packer::model::{ImageConfiguration, Parsed, platform_string};
 use std::fmt;
 use ureq::http::Method;
+
+/// Configs larger than this are refused.
+const CONFIG_LIMIT: u64 = 8 << 20;
 
 /// What `pusher inspect` prints.
 #[derive(Debug, Clone)]
@@ -43,88 +45,101 @@ impl fmt::Display for Inspection {
     }
 }
 
-fn platform_string(p: &Value) -> String {
-    let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("");
-    let mut out = format!("{}/{}", s("os"), s("architecture"));
-    if !s("variant").is_empty() {
-        out += &format!("/{}", s("variant"));
-    }
-    crate::errors::escape_remote(&out)
-}
-
 /// Fetches the manifest (and the config, for an image) and summarizes them.
 pub fn inspect(client: &Client) -> Result<Inspection> {
     let m = get_manifest(client, client.reference.manifest_ref())?;
     let mut out = Inspection {
         reference: client.reference.to_string(),
-        digest: m.digest.clone(),
-        media_type: m.media_type.clone(),
+        digest: m.digest().to_string(),
+        media_type: m.media_type().to_string(),
         platforms: Vec::new(),
         config: Vec::new(),
     };
-    if is_index(&m.media_type) {
-        for d in &m.doc.manifests {
+    if m.is_index() {
+        for d in m.children() {
             let p = d
-                .platform
+                .platform()
                 .as_ref()
                 .map(platform_string)
                 .unwrap_or_else(|| "unknown".into());
-            out.platforms
-                .push((p, Some(crate::errors::escape_remote(&d.digest))));
+            out.platforms.push((p, Some(d.digest().to_string())));
         }
         return Ok(out);
     }
-    let Some(config) = &m.doc.config else {
+    let Parsed::Image(image) = m.parsed() else {
         return Ok(out);
     };
-    let req = Request::new(Method::GET, client.url(&format!("blobs/{}", config.digest)));
+    let config = image.config();
+    let req = Request::new(
+        Method::GET,
+        client.url(&format!("blobs/{}", config.digest())),
+    );
     let mut resp = client.send(&req)?;
     if resp.status != 200 {
         return Err(client.status_error(resp, "get the config"));
     }
     let bytes = resp
-        .bytes(config.size.min(8 << 20))
+        .bytes(config.size().min(CONFIG_LIMIT))
         .map_err(|e| Error::Protocol {
             op: client.op,
             reference: client.reference.to_string(),
             message: format!("reading the config: {e}"),
         })?;
-    let got = packer::digest::sha256_digest(&bytes).to_string();
-    if got != config.digest {
+    let got = packer::digest::sha256_digest(&bytes);
+    if got != *config.digest() {
         return Err(Error::DigestMismatch {
             op: client.op,
             reference: client.reference.to_string(),
             what: "config".into(),
-            expected: config.digest.clone(),
-            got,
+            expected: config.digest().to_string(),
+            got: got.to_string(),
         });
     }
-    let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    out.platforms.push((platform_string(&v), None));
+    let v: ImageConfiguration = serde_json::from_slice(&bytes).map_err(|e| Error::Protocol {
+        op: client.op,
+        reference: client.reference.to_string(),
+        message: format!("config {} is not an image config: {e}", config.digest()),
+    })?;
+    let mut platform = format!("{}/{}", v.os(), v.architecture());
+    if let Some(variant) = v.variant().as_deref().filter(|s| !s.is_empty()) {
+        platform = format!("{platform}/{variant}");
+    }
+    out.platforms.push((platform, None));
     out.config.push((
         "config".into(),
-        format!(
-            "{} ({} bytes)",
-            crate::errors::escape_remote(&config.digest),
-            config.size
-        ),
+        format!("{} ({} bytes)", config.digest(), config.size()),
     ));
-    if let Some(c) = v.get("created").and_then(Value::as_str) {
+    if let Some(c) = v.created() {
         out.config
             .push(("created".into(), crate::errors::escape_remote(c)));
     }
-    let cfg = v.get("config").cloned().unwrap_or(Value::Null);
-    for key in ["Entrypoint", "Cmd", "Env", "WorkingDir", "User"] {
-        match cfg.get(key) {
-            Some(Value::Null) | None => {}
-            Some(Value::String(s)) if s.is_empty() => {}
-            Some(val) => out.config.push((key.to_lowercase(), val.to_string())),
+    if let Some(cfg) = v.config() {
+        let list = |l: &Option<Vec<String>>| {
+            l.as_ref()
+                .map(|l| serde_json::to_string(l).expect("strings serialize"))
+        };
+        let text = |s: &Option<String>| {
+            s.as_ref()
+                .filter(|s| !s.is_empty())
+                .map(|s| serde_json::to_string(s).expect("a string serializes"))
+        };
+        let fields = [
+            ("entrypoint", list(cfg.entrypoint())),
+            ("cmd", list(cfg.cmd())),
+            ("env", list(cfg.env())),
+            ("workingdir", text(cfg.working_dir())),
+            ("user", text(cfg.user())),
+        ];
+        for (key, value) in fields {
+            if let Some(value) = value {
+                out.config.push((key.into(), value));
+            }
         }
     }
-    let total: u64 = m.doc.layers.iter().map(|l| l.size).sum();
+    let total: u64 = image.layers().iter().map(|l| l.size()).sum();
     out.config.push((
         "layers".into(),
-        format!("{} ({total} bytes compressed)", m.doc.layers.len()),
+        format!("{} ({total} bytes compressed)", image.layers().len()),
     ));
     Ok(out)
 }

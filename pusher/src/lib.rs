@@ -2,17 +2,18 @@
 //!
 //! The article's last part as a library over `ureq`: get a token, upload each blob, commit it
 //! with its digest, push the manifest. It reads images through packer's OCI layout reader and
-//! builds no tarballs.
+//! builds no tarballs. It speaks packer's image model ([`packer::model`]): oci-spec
+//! descriptors, and manifests kept with their exact bytes.
 //!
 //! Module map:
-//! - [`reference`](mod@reference): `host[:port]/path:tag@digest` and Docker Hub's rules;
+//! - [`reference`](mod@reference): packer's reference grammar, re-exported;
 //! - [`auth`]: challenges, credentials (flags, env, Docker config and helpers), tokens;
 //! - [`transport`]: the ureq agent, TLS roots, timeouts, credentials bound to the registry's
 //!   origin, bounded bodies, retries, Location resolution, `--trace`;
 //! - [`client`]: ping, log in, send with the right Authorization;
-//! - [`connect_args`]: the command-line flags every operation shares (credentials, TLS, trace);
 //! - [`upload`]: check the blob exists, mount, initiate upload, send the blob, commit;
-//! - [`push`], [`pull`], [`inspect`]: the three verbs; [`progress`]: stderr reporting;
+//! - [`push`], [`pull`], [`copy`], [`inspect`]: the verbs; [`progress`]: what a caller is told
+//!   as blobs move (the library prints nothing);
 //! - [`errors`]: one-line errors and the CLI's exit codes.
 //!
 //! Invariants: no secret reaches stdout, stderr, an error message or a file, nor a host other
@@ -20,23 +21,68 @@
 //! stream from and to disk within their declared size, so memory does not grow with blob
 //! size. See SECURITY.md.
 //!
+//! Build with packer, push, then copy to another repository (mounted, not uploaded) and back
+//! into a layout (needs a registry at 127.0.0.1:5000, e.g. `cargo xtask registry`):
+//!
 //! ```no_run
-//! use pusher::{client::{Client, ClientOptions}, reference::Reference, upload};
-//! let r = Reference::parse("127.0.0.1:5000/user/penguinshell:latest")?;
-//! let client = Client::connect("push", &r, &ClientOptions::default(), "pull,push", &[])?;
-//! let present = upload::check_blob_exists(&client, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")?;
-//! # Ok::<(), pusher::errors::Error>(())
+//! use packer::build::{BuildOptions, build};
+//! use packer::bundle::Bundle;
+//! use packer::compress::{Compression, DEFAULT_GZIP_LEVEL};
+//! use pusher::client::{Client, ClientOptions};
+//! use pusher::copy::{CopyOptions, Sink, Source, copy_image};
+//! use pusher::progress::Progress;
+//! use pusher::push::{PushOptions, push_image};
+//! use pusher::reference::Reference;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! std::fs::write(dir.path().join("sh"), b"#!penguin")?;
+//! let mut bundle = Bundle::new();
+//! bundle.add_file("bin/sh", dir.path().join("sh"), Some(0o755))?;
+//! let report = build(&bundle, &BuildOptions {
+//!     settings: Default::default(),
+//!     format: Default::default(),
+//!     compression: Compression::Gzip(DEFAULT_GZIP_LEVEL),
+//!     threads: 2,
+//!     tags: vec!["penguin:latest".parse()?],
+//!     oci_layout: dir.path().join("layout"),
+//!     docker_archive: None,
+//!     rootfs_tar: None,
+//! })?;
+//!
+//! // push: blobs, then the manifest with its exact bytes; the digest comes back
+//! let options = ClientOptions::default();
+//! let to = Reference::parse("127.0.0.1:5000/user/penguin:latest")?;
+//! let client = Client::connect("push", &to, &options, "pull,push", &[])?;
+//! let layout = packer::OciLayout::open(dir.path().join("layout"))?;
+//! let progress = Progress::silent();
+//! let pushed = push_image(&client, &layout, "layout", &report.manifest, &PushOptions::default(), &progress)?;
+//! assert_eq!(pushed.digest, report.manifest.digest().to_string());
+//!
+//! // copy within the registry (blobs mounted), then back into a new layout, verified
+//! let other = Reference::parse("127.0.0.1:5000/other/penguin:latest")?;
+//! let mounts = vec!["user/penguin".to_string()];
+//! let dest = Client::connect("copy", &other, &options, "pull,push", &mounts)?;
+//! let copy = CopyOptions { jobs: 3, ..Default::default() };
+//! copy_image(Source::Registry(&client), &Sink::Registry(&dest), &copy, &progress)?;
+//! let back = Sink::Layout { dir: dir.path().join("back"), name: Some("penguin:latest".into()) };
+//! let copied = copy_image(Source::Registry(&dest), &back, &copy, &progress)?;
+//! assert_eq!(copied.digest, pushed.digest);
+//! # Ok(())
+//! # }
 //! ```
+
+#![warn(missing_docs)]
 
 pub mod auth;
 pub mod client;
-pub mod connect_args;
+pub mod copy;
 pub mod errors;
 pub mod inspect;
 pub mod progress;
 pub mod pull;
 pub mod push;
-pub mod reference;
+pub use packer::reference;
 pub mod transport;
 pub mod upload;
 

@@ -1,14 +1,21 @@
-//! The `pusher` CLI: `push`, `pull`, `inspect`; thin glue over the library.
+//! The `pusher` CLI: `push`, `pull`, `copy`, `inspect`; thin glue over the library.
 //!
 //! Exit codes: 0 success, 1 other failure (bad source image, local files), 2 usage (bad flags
 //! or reference), 3 auth (credentials refused, access denied), 4 registry or network failure.
 
+#[path = "cli/bars.rs"]
+mod bars;
+#[path = "cli/connect_args.rs"]
+mod connect_args;
+
+use bars::Bars;
 use clap::{Args, Parser, Subcommand};
+use connect_args::{ConnectArgs, FlagError};
+use packer::transport::ImageName;
 use pusher::client::{Client, ClientOptions};
-use pusher::connect_args::{ConnectArgs, FlagError};
+use pusher::copy::{CopyOptions, Sink, Source, copy_image};
 use pusher::errors::{EXIT_FAILURE, EXIT_USAGE};
-use pusher::progress::Progress;
-use pusher::push::{Desc, PushOptions};
+use pusher::push::PushOptions;
 use pusher::reference::Reference;
 use pusher::upload::UploadOptions;
 use std::io::Write as _;
@@ -62,6 +69,33 @@ enum Verb {
         /// From an index, pull only this platform's image (e.g. linux/arm64)
         #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
         platform: Option<String>,
+    },
+    /// Copy an image between any two of oci:DIR[:NAME], oci-archive:FILE[:NAME] (read),
+    /// docker-archive:FILE[:NAME:TAG] (read, packer's archive), docker://HOST/REPO[:TAG][@DIGEST]
+    /// and the bare forms push and pull take; every blob is verified, an index is copied with
+    /// all its manifests; prints the manifest digest as the last line of stdout
+    #[command(
+        after_help = "Examples:\n  pusher copy oci:target/image/oci:penguinshell:latest docker://127.0.0.1:5000/user/penguinshell:latest\n  pusher copy docker://127.0.0.1:5000/a/p:latest docker://127.0.0.1:5000/b/p:latest   (blobs mounted, not uploaded)\n  pusher copy --platform linux/arm64 docker://127.0.0.1:5000/multi:latest oci:out:multi:arm64"
+    )]
+    Copy {
+        /// The image to read
+        source: String,
+        /// Where to write it
+        destination: String,
+        #[command(flatten)]
+        common: Common,
+        /// Copy every manifest of an index (the default)
+        #[arg(long, conflicts_with = "platform")]
+        all: bool,
+        /// Copy only this platform of an index, e.g. linux/arm64
+        #[arg(long, value_name = "OS/ARCH")]
+        platform: Option<String>,
+        /// Upload in PATCH chunks of this many bytes instead of one PUT
+        #[arg(long, value_name = "BYTES")]
+        chunk_size: Option<u64>,
+        /// Blobs copied at a time
+        #[arg(long, default_value_t = 3, value_name = "N")]
+        jobs: usize,
     },
     /// Print a manifest's digest, media type, platform(s) and config summary
     Inspect {
@@ -252,25 +286,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let options = client_options(&common, &reference)?;
             let image = packer::open_source(&source).map_err(|e| pusher::Error::Image {
                 source_name: source.clone(),
-                message: e.to_string(),
+                source: e,
             })?;
             let top = image.descriptor().map_err(|e| pusher::Error::Image {
                 source_name: source.clone(),
-                message: e.to_string(),
+                source: e,
             })?;
-            let top = Desc::from(&top);
             if let Some(d) = &reference.digest
-                && *d != top.digest
+                && *d != top.digest().to_string()
             {
                 return Err(Usage(format!(
                     "{reference} names digest {d} but {source} is {}",
-                    top.digest
+                    top.digest()
                 ))
                 .into());
             }
             let mounts: Vec<String> = mount_from.iter().cloned().collect();
             let client = Client::connect("push", &reference, &options, "pull,push", &mounts)?;
-            let progress = Progress::new(common.quiet);
+            let bars = Bars::new(common.quiet);
+            let progress = bars.progress();
             let push_options = PushOptions {
                 jobs,
                 upload: UploadOptions {
@@ -287,7 +321,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 &push_options,
                 &progress,
             )?;
-            progress.line(&format!(
+            bars.line(&format!(
                 "pushed {reference}: {} blob(s) uploaded, {} present, {} mounted",
                 report.pushed, report.existed, report.mounted
             ));
@@ -310,19 +344,110 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let options = client_options(&common, &reference)?;
             let client = Client::connect("pull", &reference, &options, "pull", &[])?;
-            let progress = Progress::new(common.quiet);
-            let report = pusher::pull::pull_platform(
+            let bars = Bars::new(common.quiet);
+            let progress = bars.progress();
+            let report = pusher::pull::pull_image(
                 &client,
                 &dir,
                 jobs.max(1),
                 platform.as_deref(),
                 &progress,
             )?;
-            progress.line(&format!(
+            bars.line(&format!(
                 "pulled {reference} into {}: {} blob(s) downloaded, {} present",
                 dir.display(),
                 report.pulled,
                 report.existed
+            ));
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", report.digest)?;
+            out.flush()?;
+        }
+        Verb::Copy {
+            source,
+            destination,
+            common,
+            all: _,
+            platform,
+            chunk_size,
+            jobs,
+        } => {
+            if chunk_size == Some(0) || jobs == 0 {
+                return Err(Usage("--chunk-size and --jobs must be at least 1".into()).into());
+            }
+            if let Some(p) = &platform
+                && !matches!(p.split('/').count(), 2 | 3)
+            {
+                return Err(Usage(format!("--platform {p:?}: expected OS/ARCH[/VARIANT]")).into());
+            }
+            let src = ImageName::parse(&source).map_err(|e| Usage(e.to_string()))?;
+            let dst = ImageName::parse(&destination).map_err(|e| Usage(e.to_string()))?;
+            let options = CopyOptions {
+                jobs,
+                platform,
+                upload: UploadOptions {
+                    chunk_size,
+                    ..Default::default()
+                },
+            };
+            let bars = Bars::new(common.quiet);
+            let progress = bars.progress();
+            let image_error = |e: packer::Error| pusher::Error::Image {
+                source_name: source.clone(),
+                source: e,
+            };
+            // the source first: a local image is read before touching the network
+            let (local, src_client) = match &src {
+                ImageName::Oci { dir, name } | ImageName::OciArchive { file: dir, name } => (
+                    Some(packer::layout::open_image(dir, name.as_deref()).map_err(image_error)?),
+                    None,
+                ),
+                ImageName::DockerArchive { file, name } => {
+                    let tag = name.as_ref().and_then(|n| n.tag.clone());
+                    let image =
+                        packer::layout::open_image(file, tag.as_deref()).map_err(image_error)?;
+                    (Some(image), None)
+                }
+                ImageName::Docker(r) => {
+                    let options = client_options(&common, r)?;
+                    (
+                        None,
+                        Some(Client::connect("copy", r, &options, "pull", &[])?),
+                    )
+                }
+            };
+            let source_ref = match (&local, &src_client) {
+                (Some(image), _) => Source::Layout(image, &source),
+                (None, Some(client)) => Source::Registry(client),
+                (None, None) => unreachable!("a source is local or remote"),
+            };
+            let dst_client;
+            let sink = match &dst {
+                ImageName::Oci { dir, name } => Sink::Layout {
+                    dir: dir.clone(),
+                    name: name.clone(),
+                },
+                ImageName::Docker(r) => {
+                    let options = client_options(&common, r)?;
+                    let mounts: Vec<String> = src_client
+                        .iter()
+                        .filter(|c| c.reference.registry == r.registry)
+                        .map(|c| c.reference.repository.clone())
+                        .collect();
+                    dst_client = Client::connect("copy", r, &options, "pull,push", &mounts)?;
+                    Sink::Registry(&dst_client)
+                }
+                ImageName::OciArchive { .. } | ImageName::DockerArchive { .. } => {
+                    return Err(Usage(format!(
+                        "{destination}: archives are read, not written, by pusher copy; write oci:DIR or docker://REF"
+                    ))
+                    .into());
+                }
+            };
+            let report = copy_image(source_ref, &sink, &options, &progress)?;
+            bars.line(&format!(
+                "copied {source} to {destination}: {} blob(s) copied, {} present, {} mounted",
+                report.copied, report.existed, report.mounted
             ));
             let mut out = std::io::stdout().lock();
             writeln!(out, "{}", report.digest)?;

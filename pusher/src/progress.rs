@@ -1,24 +1,25 @@
-//! Progress on stderr: indicatif bars on a terminal, one plain line per blob otherwise.
+//! Progress reaches the caller through [`Observer`]: bytes done per blob, blob present,
+//! mounted, pushed or pulled. The library prints nothing; the programs draw bars or lines
+//! (the `pusher` binary's `cli/bars.rs`).
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::IsTerminal as _;
 use std::sync::Arc;
 
 /// What happened to a blob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlobOutcome {
-    /// The registry had it (HEAD 200): nothing sent.
+    /// The destination had it (HEAD 200, or a verified file): nothing sent.
     Exists,
     /// Mounted from another repository.
     Mounted,
     /// Uploaded.
     Pushed,
-    /// Downloaded (pull).
+    /// Downloaded or copied into a layout.
     Pulled,
 }
 
 impl BlobOutcome {
-    fn word(self) -> &'static str {
+    /// One word for it: `exists`, `mounted`, `pushed`, `pulled`.
+    pub fn word(self) -> &'static str {
         match self {
             BlobOutcome::Exists => "exists",
             BlobOutcome::Mounted => "mounted",
@@ -28,111 +29,78 @@ impl BlobOutcome {
     }
 }
 
-/// Reports blob progress.
+/// Told about each blob as it moves; every method defaults to doing nothing.
+pub trait Observer: Send + Sync {
+    /// A blob of `size` bytes starts.
+    fn started(&self, _digest: &str, _size: u64) {}
+    /// `done` bytes of the blob have gone through.
+    fn bytes(&self, _digest: &str, _done: u64) {}
+    /// The blob starts over (a new upload session).
+    fn restarted(&self, _digest: &str) {}
+    /// The blob is done.
+    fn finished(&self, _digest: &str, _size: u64, _outcome: BlobOutcome) {}
+}
+
+/// An observer that is told nothing.
+struct Silent;
+impl Observer for Silent {}
+
+/// The handle the operations report through.
 #[derive(Clone)]
 pub struct Progress {
-    bars: Option<Arc<MultiProgress>>,
-    quiet: bool,
+    observer: Arc<dyn Observer>,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress::silent()
+    }
 }
 
 /// One blob's progress.
 pub struct BlobProgress {
-    bar: Option<ProgressBar>,
+    observer: Arc<dyn Observer>,
     digest: String,
     size: u64,
-    quiet: bool,
-}
-
-/// `sha256:0123456789ab`, enough to recognize a blob.
-pub fn short(digest: &str) -> &str {
-    let end = digest.find(':').map_or(0, |i| i + 13).min(digest.len());
-    &digest[..end]
-}
-
-fn human(bytes: u64) -> String {
-    if bytes < 1024 {
-        format!("{bytes} B")
-    } else if bytes < 1024 * 1024 {
-        format!("{:.1} KiB", bytes as f64 / 1024.0)
-    } else {
-        format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
-    }
 }
 
 impl Progress {
-    /// Bars if stderr is a terminal, plain lines otherwise; nothing at all if `quiet`.
-    pub fn new(quiet: bool) -> Progress {
-        let bars = (!quiet && std::io::stderr().is_terminal())
-            .then(|| Arc::new(MultiProgress::with_draw_target(ProgressDrawTarget::stderr())));
-        Progress { bars, quiet }
+    /// Reports to `observer`.
+    pub fn new(observer: Arc<dyn Observer>) -> Progress {
+        Progress { observer }
+    }
+
+    /// Reports to nobody.
+    pub fn silent() -> Progress {
+        Progress::new(Arc::new(Silent))
     }
 
     /// Starts reporting a blob of `size` bytes.
     pub fn blob(&self, digest: &str, size: u64) -> BlobProgress {
-        let bar = self.bars.as_ref().map(|m| {
-            let bar = m.add(ProgressBar::new(size));
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            bar.set_prefix(short(digest).to_string());
-            bar
-        });
+        self.observer.started(digest, size);
         BlobProgress {
-            bar,
+            observer: self.observer.clone(),
             digest: digest.to_string(),
             size,
-            quiet: self.quiet,
-        }
-    }
-
-    /// A plain message line (not while bars are drawn over it).
-    pub fn line(&self, message: &str) {
-        if self.quiet {
-            return;
-        }
-        match &self.bars {
-            Some(m) => {
-                let _ = m.println(message);
-            }
-            None => eprintln!("{message}"),
         }
     }
 }
 
 impl BlobProgress {
-    /// A callback that moves the bar to `sent` bytes.
+    /// A callback for the transport: `sent` bytes so far.
     pub fn callback(&self) -> Option<crate::transport::ProgressFn> {
-        let bar = self.bar.clone()?;
-        Some(Arc::new(move |sent| bar.set_position(sent)))
+        let observer = self.observer.clone();
+        let digest = self.digest.clone();
+        Some(Arc::new(move |sent| observer.bytes(&digest, sent)))
     }
 
     /// Restarts the count (a new upload session).
     pub fn restart(&self) {
-        if let Some(b) = &self.bar {
-            b.set_position(0);
-        }
+        self.observer.restarted(&self.digest);
     }
 
-    /// Reports the outcome: finishes the bar, or prints one line.
+    /// Reports the outcome.
     pub fn finish(self, outcome: BlobOutcome) {
-        let line = format!(
-            "{} {} {}",
-            outcome.word(),
-            short(&self.digest),
-            human(self.size)
-        );
-        match self.bar {
-            Some(bar) => {
-                bar.set_position(self.size);
-                bar.finish_with_message(line.clone());
-                bar.set_prefix(format!("{} {}", outcome.word(), short(&self.digest)));
-            }
-            None if !self.quiet => eprintln!("{line}"),
-            None => {}
-        }
+        self.observer.finished(&self.digest, self.size, outcome);
     }
 }

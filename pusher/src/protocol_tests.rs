@@ -89,7 +89,7 @@ fn push_blob(
         client,
         &blob,
         options,
-        Progress::new(true).blob(&digest, blob.size),
+        Progress::silent().blob(&digest, blob.size),
     )
 }
 
@@ -184,7 +184,7 @@ fn foreign_hosts_get_no_bearer_token_on_uploads_or_redirects() {
             .parse::<packer::oci_spec::image::Digest>()
             .unwrap(),
     );
-    crate::pull::get_blob(&client, &layout, &desc, &Progress::new(true).blob("x", 1)).unwrap();
+    crate::pull::get_blob(&client, &layout, &desc, &Progress::silent().blob("x", 1)).unwrap();
     let seen = foreign.seen();
     assert_eq!(seen.len(), 2, "{seen:?}");
     for s in &seen {
@@ -222,8 +222,7 @@ fn redirects_to_the_same_origin_keep_the_credentials() {
 fn a_manifest_put_answered_with_another_digest_fails() {
     let registry = basic_registry(|_| answer(201, &[("Docker-Content-Digest", OTHER)], b""));
     let client = connect(&registry, "push", basic());
-    let e = crate::push::push_manifest(&client, "latest", crate::push::OCI_MANIFEST, b"{}")
-        .unwrap_err();
+    let e = crate::push::push_manifest(&client, "latest", &small_manifest()).unwrap_err();
     assert!(
         matches!(e, Error::DigestMismatch { ref got, .. } if got == OTHER),
         "{e}"
@@ -392,7 +391,7 @@ fn an_endless_blob_stops_at_its_declared_size_and_leaves_nothing() {
     let registry = basic_registry(|_| Reply::Endless);
     let client = connect(&registry, "pull", basic());
     let (dir, layout, desc) = layout_and_desc(BLOB.len() as u64);
-    let e = crate::pull::get_blob(&client, &layout, &desc, &Progress::new(true).blob("x", 1))
+    let e = crate::pull::get_blob(&client, &layout, &desc, &Progress::silent().blob("x", 1))
         .unwrap_err();
     assert!(
         e.to_string().contains("more than the declared 21 bytes"),
@@ -403,7 +402,7 @@ fn an_endless_blob_stops_at_its_declared_size_and_leaves_nothing() {
     // a Content-Length over the declared size is refused before reading
     let registry = basic_registry(|_| answer(200, &[], &[0u8; 22]));
     let client = connect(&registry, "pull", basic());
-    let e = crate::pull::get_blob(&client, &layout, &desc, &Progress::new(true).blob("x", 1))
+    let e = crate::pull::get_blob(&client, &layout, &desc, &Progress::silent().blob("x", 1))
         .unwrap_err();
     assert!(
         e.to_string().contains("more than the declared 21 bytes"),
@@ -419,7 +418,7 @@ fn a_body_that_stalls_times_out_with_one_line_naming_the_step() {
     let client = connect(&registry, "pull", basic());
     let (dir, layout, desc) = layout_and_desc(BLOB.len() as u64);
     let started = Instant::now();
-    let e = crate::pull::get_blob(&client, &layout, &desc, &Progress::new(true).blob("x", 1))
+    let e = crate::pull::get_blob(&client, &layout, &desc, &Progress::silent().blob("x", 1))
         .unwrap_err();
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -491,8 +490,7 @@ fn an_anonymous_401_says_how_to_log_in_and_405_names_the_method() {
         ),
     });
     let client = connect(&registry, "push", None);
-    let e = crate::push::push_manifest(&client, "latest", crate::push::OCI_MANIFEST, b"{}")
-        .unwrap_err();
+    let e = crate::push::push_manifest(&client, "latest", &small_manifest()).unwrap_err();
     assert!(
         e.to_string()
             .contains("pass --username and --password-stdin"),
@@ -531,7 +529,7 @@ fn an_upload_the_registry_stops_reading_times_out() {
         &client,
         &blob,
         &options,
-        Progress::new(true).blob(&digest, 1),
+        Progress::silent().blob(&digest, 1),
     )
     .unwrap_err();
     assert!(
@@ -559,9 +557,15 @@ fn a_bad_digest_in_a_pulled_manifest_is_one_registry_error() {
     });
     let client = connect(&registry, "pull", basic());
     let dir = tempfile::tempdir().unwrap();
-    let e = crate::pull::pull_image(&client, &dir.path().join("l"), 1, &Progress::new(true))
+    let e = crate::pull::pull_image(&client, &dir.path().join("l"), 1, None, &Progress::silent())
         .unwrap_err();
     assert_eq!(e.exit_code(), crate::errors::EXIT_REGISTRY, "{e}");
     assert_eq!(e.to_string().matches("etc/passwd").count(), 1, "{e}");
     assert!(e.to_string().contains("invalid digest"), "{e}");
+}
+
+/// A small valid OCI image manifest (one config, no layers), kept with its exact bytes.
+fn small_manifest() -> packer::model::Manifest {
+    let bytes = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
+    packer::model::Manifest::parse(bytes.to_vec(), None, "a test manifest").unwrap()
 }

@@ -2,36 +2,22 @@
 //! blob, streamed to disk through packer's layout writer, which verifies digest and size.
 
 use crate::client::Client;
+use crate::copy::{CopyOptions, Sink, Source, copy_image};
 use crate::errors::{Error, Result};
-use crate::progress::{BlobOutcome, Progress};
-use crate::push::{ACCEPT_MANIFESTS, Desc, ManifestDoc, for_each_parallel, is_index};
+use crate::progress::Progress;
+use crate::push::accept_manifests;
 use crate::transport::Request;
 use packer::OciLayout;
-use packer::oci_spec::image::{Descriptor, Digest, MediaType};
+use packer::layout::MANIFEST_LIMIT;
+use packer::model::{Descriptor, Manifest, MediaType};
 use std::path::Path;
 use ureq::http::Method;
 
-/// Manifests larger than this are refused (the spec suggests 4 MiB).
-pub const MANIFEST_LIMIT: u64 = 4 << 20;
-
-/// A fetched manifest: its exact bytes, media type and digest.
-#[derive(Debug, Clone)]
-pub struct FetchedManifest {
-    /// The bytes as served.
-    pub bytes: Vec<u8>,
-    /// The media type (Content-Type, else the document's own).
-    pub media_type: String,
-    /// `sha256:` of the bytes.
-    pub digest: String,
-    /// The parsed document.
-    pub doc: ManifestDoc,
-}
-
 /// Get the manifest `reference` (tag or digest), checking its digest against the reference's
-/// digest and the registry's `Docker-Content-Digest`.
-pub fn get_manifest(client: &Client, reference: &str) -> Result<FetchedManifest> {
+/// digest and the registry's `Docker-Content-Digest`. The bytes are kept as served.
+pub fn get_manifest(client: &Client, reference: &str) -> Result<Manifest> {
     let req = Request::new(Method::GET, client.url(&format!("manifests/{reference}")))
-        .header("Accept", ACCEPT_MANIFESTS);
+        .header("Accept", accept_manifests());
     let mut resp = client.send(&req)?;
     if resp.status != 200 {
         return Err(client.status_error(resp, "get the manifest"));
@@ -58,22 +44,15 @@ pub fn get_manifest(client: &Client, reference: &str) -> Result<FetchedManifest>
     {
         return Err(mismatch(theirs.trim()));
     }
-    let doc = ManifestDoc::parse(&bytes, "the manifest").map_err(|message| Error::Protocol {
-        op: client.op,
-        reference: client.reference.to_string(),
-        message,
-    })?;
-    let media_type = resp
+    let content_type = resp
         .header("Content-Type")
         .map(|c| c.split(';').next().unwrap_or("").trim().to_string())
         .filter(|c| c.starts_with("application/vnd."))
-        .or_else(|| doc.media_type.clone())
-        .unwrap_or_else(|| crate::push::OCI_MANIFEST.to_string());
-    Ok(FetchedManifest {
-        bytes,
-        media_type,
-        digest,
-        doc,
+        .map(|c| MediaType::from(c.as_str()));
+    Manifest::parse(bytes, content_type.as_ref(), "the manifest").map_err(|e| Error::Protocol {
+        op: client.op,
+        reference: client.reference.to_string(),
+        message: e.to_string(),
     })
 }
 
@@ -88,146 +67,38 @@ pub struct PullReport {
     pub existed: usize,
 }
 
-fn io_error(dir: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Io {
-        path: dir.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
-    }
-}
-
-/// A descriptor from a manifest's words; a digest that does not parse is the registry's fault.
-fn descriptor(client: &Client, media_type: &str, size: u64, digest: &str) -> Result<Descriptor> {
-    let d: Digest = digest.parse().map_err(|_| Error::Protocol {
-        op: client.op,
-        reference: client.reference.to_string(),
-        message: format!(
-            "the manifest names an invalid digest {:?}",
-            crate::errors::escape_remote(digest)
-        ),
-    })?;
-    Ok(Descriptor::new(MediaType::from(media_type), size, d))
-}
-
-/// Pulls the client's reference into the OCI layout at `dir` (created if missing), tagged
-/// with the reference's tag.
+/// Pulls the client's reference into the OCI layout at `dir` (created if missing or empty;
+/// a non-empty folder that is not a layout is refused), named `HOST/REPO:TAG` in its
+/// `index.json` (a bare `DIR:TAG` still selects it). Blobs the layout has are verified first.
+/// With `platform` (`os/arch[/variant]`), only that platform's image of an index.
 pub fn pull_image(
-    client: &Client,
-    dir: &Path,
-    jobs: usize,
-    progress: &Progress,
-) -> Result<PullReport> {
-    pull_platform(client, dir, jobs, None, progress)
-}
-
-/// Whether an index entry's `platform` is `wanted` (`os/arch` or `os/arch/variant`; without a
-/// variant, any variant matches).
-pub fn platform_matches(platform: Option<&serde_json::Value>, wanted: &str) -> bool {
-    let Some(p) = platform else {
-        return false;
-    };
-    let field = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or("");
-    let mut parts = wanted.split('/');
-    let (os, arch, variant) = (parts.next(), parts.next(), parts.next());
-    Some(field("os")) == os
-        && Some(field("architecture")) == arch
-        && variant.is_none_or(|v| field("variant") == v)
-}
-
-/// [`pull_image`], and with `platform` (`os/arch[/variant]`) only that platform's image of an
-/// index: its manifest is what the layout tags and what the report's digest names.
-pub fn pull_platform(
     client: &Client,
     dir: &Path,
     jobs: usize,
     platform: Option<&str>,
     progress: &Progress,
 ) -> Result<PullReport> {
-    let layout = if dir.join(packer::layout::OCI_LAYOUT_FILE).exists() {
-        OciLayout::open(dir)
-    } else {
-        OciLayout::create(dir)
-    }
-    .map_err(|e| io_error(dir, e))?;
-    let mut top = get_manifest(client, client.reference.manifest_ref())?;
-    if let Some(wanted) = platform
-        && is_index(&top.media_type)
-    {
-        let Some(entry) = top
-            .doc
-            .manifests
-            .iter()
-            .find(|m| platform_matches(m.platform.as_ref(), wanted))
-        else {
-            let there: Vec<String> = top
-                .doc
-                .manifests
-                .iter()
-                .filter_map(|m| m.platform.as_ref())
-                .map(|p| {
-                    let f = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or("?");
-                    format!("{}/{}", f("os"), f("architecture"))
-                })
-                .collect();
-            return Err(Error::Protocol {
-                op: client.op,
-                reference: client.reference.to_string(),
-                message: format!(
-                    "the index has no {wanted} image; it has: {}",
-                    there.join(", ")
-                ),
-            });
-        };
-        top = get_manifest(client, &entry.digest)?;
-    }
-    let mut manifests = Vec::new();
-    if is_index(&top.media_type) {
-        for m in &top.doc.manifests {
-            manifests.push(get_manifest(client, &m.digest)?);
-        }
-    } else {
-        manifests.push(top.clone());
-    }
-    let mut blobs: Vec<Desc> = Vec::new();
-    for m in &manifests {
-        for b in m.doc.blobs() {
-            if !blobs.iter().any(|x| x.digest == b.digest) {
-                blobs.push(b);
-            }
-        }
-    }
-    let report = std::sync::Mutex::new(PullReport::default());
-    for_each_parallel(&blobs, jobs, |b| {
-        let desc = descriptor(client, &b.media_type, b.size, &b.digest)?;
-        let bp = progress.blob(&b.digest, b.size);
-        if layout.has_blob(desc.digest()) {
-            bp.finish(BlobOutcome::Exists);
-            report.lock().expect("report").existed += 1;
-            return Ok(());
-        }
-        get_blob(client, &layout, &desc, &bp)?;
-        bp.finish(BlobOutcome::Pulled);
-        report.lock().expect("report").pulled += 1;
-        Ok(())
-    })?;
-    for m in &manifests {
-        let desc = descriptor(client, &m.media_type, m.bytes.len() as u64, &m.digest)?;
-        layout
-            .write_blob(&desc, m.bytes.as_slice())
-            .map_err(|e| io_error(dir, e))?;
-    }
-    if is_index(&top.media_type) {
-        let desc = descriptor(client, &top.media_type, top.bytes.len() as u64, &top.digest)?;
-        layout
-            .write_blob(&desc, top.bytes.as_slice())
-            .map_err(|e| io_error(dir, e))?;
-    }
-    let desc = descriptor(client, &top.media_type, top.bytes.len() as u64, &top.digest)?;
-    layout
-        .add_to_index(desc, client.reference.tag.as_deref())
-        .map_err(|e| io_error(dir, e))?;
-    let mut report = report.into_inner().expect("report");
-    report.digest = top.digest;
-    Ok(report)
+    let name = client.reference.tag.as_ref().map(|tag| {
+        format!(
+            "{}/{}:{tag}",
+            client.reference.registry, client.reference.repository
+        )
+    });
+    let sink = Sink::Layout {
+        dir: dir.to_path_buf(),
+        name,
+    };
+    let options = CopyOptions {
+        jobs,
+        platform: platform.map(str::to_owned),
+        ..Default::default()
+    };
+    let report = copy_image(Source::Registry(client), &sink, &options, progress)?;
+    Ok(PullReport {
+        digest: report.digest,
+        pulled: report.copied,
+        existed: report.existed,
+    })
 }
 
 /// Get one blob (`GET /v2/NAME/blobs/DIGEST`, redirects followed) streamed into the layout,
@@ -306,21 +177,5 @@ impl<R: std::io::Read, F: FnMut(usize)> std::io::Read for CountingRead<R, F> {
         let n = self.inner.read(buf)?;
         (self.on)(n);
         Ok(n)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn platforms_match_by_os_arch_and_variant() {
-        let arm: serde_json::Value =
-            serde_json::json!({"os": "linux", "architecture": "arm64", "variant": "v8"});
-        assert!(platform_matches(Some(&arm), "linux/arm64"));
-        assert!(platform_matches(Some(&arm), "linux/arm64/v8"));
-        assert!(!platform_matches(Some(&arm), "linux/arm64/v7"));
-        assert!(!platform_matches(Some(&arm), "linux/amd64"));
-        assert!(!platform_matches(None, "linux/arm64"));
     }
 }

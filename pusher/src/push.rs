@@ -8,8 +8,7 @@ use crate::progress::{BlobOutcome, Progress};
 use crate::transport::{Body, Request};
 use crate::upload::{Blob, UploadOptions, upload_blob};
 use packer::OciLayout;
-use packer::oci_spec::image::Digest;
-use serde::Deserialize;
+use packer::model::{Descriptor, Manifest};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,76 +16,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use ureq::http::Method;
 
-/// A manifest or index media type we know.
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-/// OCI image index.
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-/// Docker schema 2 manifest.
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-/// Docker manifest list.
-pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-
-/// The `Accept` value for fetching any manifest.
-pub const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
-
-/// Whether a media type is an index (several manifests).
-pub fn is_index(media_type: &str) -> bool {
-    media_type == OCI_INDEX || media_type == DOCKER_LIST
-}
-
-/// A descriptor, as much of it as pushing and pulling need.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Desc {
-    /// Its media type.
-    #[serde(rename = "mediaType", default)]
-    pub media_type: String,
-    /// Its digest.
-    pub digest: String,
-    /// Its size.
-    pub size: u64,
-    /// Its platform (index entries).
-    #[serde(default)]
-    pub platform: Option<serde_json::Value>,
-}
-
-impl From<&packer::oci_spec::image::Descriptor> for Desc {
-    /// The top descriptor of an image on disk, as packer's layout reader gives it.
-    fn from(d: &packer::oci_spec::image::Descriptor) -> Desc {
-        Desc {
-            media_type: d.media_type().to_string(),
-            digest: d.digest().to_string(),
-            size: d.size(),
-            platform: None,
-        }
-    }
-}
-
-/// A manifest or an index, parsed loosely (OCI and Docker alike).
-#[derive(Debug, Clone, Deserialize)]
-pub struct ManifestDoc {
-    /// The media type it declares.
-    #[serde(rename = "mediaType", default)]
-    pub media_type: Option<String>,
-    /// An image manifest's config.
-    #[serde(default)]
-    pub config: Option<Desc>,
-    /// An image manifest's layers.
-    #[serde(default)]
-    pub layers: Vec<Desc>,
-    /// An index's manifests.
-    #[serde(default)]
-    pub manifests: Vec<Desc>,
-}
-
-impl ManifestDoc {
-    /// Parses manifest bytes.
-    pub fn parse(bytes: &[u8], what: &str) -> std::result::Result<ManifestDoc, String> {
-        serde_json::from_slice(bytes).map_err(|e| format!("{what} is not a manifest: {e}"))
-    }
-    /// The blobs it references (config first, then layers).
-    pub fn blobs(&self) -> Vec<Desc> {
-        self.config.iter().chain(&self.layers).cloned().collect()
-    }
+/// The `Accept` value for fetching any manifest (OCI and Docker, index and image).
+pub fn accept_manifests() -> String {
+    packer::model::MANIFEST_MEDIA_TYPES.join(", ")
 }
 
 /// How to push.
@@ -120,56 +52,53 @@ pub struct PushReport {
     pub mounted: usize,
 }
 
-fn image_error(source: &str, e: impl std::fmt::Display) -> Error {
+fn image_error(source: &str, e: packer::Error) -> Error {
     Error::Image {
         source_name: source.to_string(),
-        message: e.to_string(),
+        source: e,
     }
 }
 
-fn parse_digest(source: &str, d: &str) -> Result<Digest> {
-    d.parse::<Digest>()
-        .map_err(|e| image_error(source, format!("bad digest {d}: {e}")))
-}
-
-/// Pushes the image `desc` (a manifest or an index) of `layout` to the client's reference.
+/// Pushes the image `top` (a manifest or an index) of `layout` to the client's reference.
 pub fn push_image(
     client: &Client,
     layout: &OciLayout,
     source_name: &str,
-    top: &Desc,
+    top: &Descriptor,
     options: &PushOptions,
     progress: &Progress,
 ) -> Result<PushReport> {
-    let top_bytes = read_manifest(layout, source_name, &top.digest)?;
-    let top_doc =
-        ManifestDoc::parse(&top_bytes, source_name).map_err(|e| image_error(source_name, e))?;
-    let top_type = media_type_of(top, &top_doc);
+    let top_manifest = layout
+        .read_manifest(top)
+        .map_err(|e| image_error(source_name, e))?;
 
     // which manifests, which blobs
-    let mut manifests: Vec<(Desc, Vec<u8>)> = Vec::new();
-    let mut blobs: Vec<Desc> = Vec::new();
+    let mut manifests: Vec<Manifest> = Vec::new();
+    let mut blobs: Vec<Descriptor> = Vec::new();
     let mut seen = BTreeSet::new();
-    if is_index(&top_type) {
-        for m in &top_doc.manifests {
-            let bytes = read_manifest(layout, source_name, &m.digest)?;
-            let doc =
-                ManifestDoc::parse(&bytes, source_name).map_err(|e| image_error(source_name, e))?;
-            if is_index(&media_type_of(m, &doc)) {
-                return Err(image_error(source_name, "nested indexes are not supported"));
+    let images = if top_manifest.is_index() {
+        for m in top_manifest.children() {
+            let child = layout
+                .read_manifest(m)
+                .map_err(|e| image_error(source_name, e))?;
+            if child.is_index() {
+                return Err(image_error(
+                    source_name,
+                    packer::Error::Malformed {
+                        what: format!("index {}", top.digest()),
+                        reason: "nested indexes are not supported".to_owned(),
+                    },
+                ));
             }
-            for b in doc.blobs() {
-                if seen.insert(b.digest.clone()) {
-                    blobs.push(b);
-                }
-            }
-            let mut m = m.clone();
-            m.media_type = media_type_of(&m, &doc);
-            manifests.push((m, bytes));
+            manifests.push(child);
         }
+        manifests.as_slice()
     } else {
-        for b in top_doc.blobs() {
-            if seen.insert(b.digest.clone()) {
+        std::slice::from_ref(&top_manifest)
+    };
+    for m in images {
+        for b in m.blobs() {
+            if seen.insert(b.digest().to_string()) {
                 blobs.push(b);
             }
         }
@@ -177,55 +106,24 @@ pub fn push_image(
     // the blobs must all be there before anything is sent
     let mut files = Vec::new();
     for b in &blobs {
-        let path = layout.blob_path(&parse_digest(source_name, &b.digest)?);
-        let size = std::fs::metadata(&path)
-            .map_err(|e| image_error(source_name, format!("blob {}: {e}", b.digest)))?
-            .len();
-        if size != b.size {
-            return Err(image_error(
-                source_name,
-                format!(
-                    "blob {} is {size} bytes, its descriptor says {}",
-                    b.digest, b.size
-                ),
-            ));
-        }
+        let path = layout
+            .blob_file(b)
+            .map_err(|e| image_error(source_name, e))?;
         files.push((b.clone(), path));
     }
 
     let mut report = push_blobs(client, &files, options, progress)?;
-    for (m, bytes) in &manifests {
-        push_manifest(client, &m.digest, &m.media_type, bytes)?;
+    for m in &manifests {
+        push_manifest(client, m.digest().as_ref(), m)?;
     }
-    let tag_or_digest = client.reference.manifest_ref().to_string();
     let tag_or_digest = if client.reference.digest.is_some() {
-        top.digest.clone()
+        top.digest().to_string()
     } else {
-        tag_or_digest
+        client.reference.manifest_ref().to_string()
     };
-    push_manifest(client, &tag_or_digest, &top_type, &top_bytes)?;
-    report.digest = top.digest.clone();
+    push_manifest(client, &tag_or_digest, &top_manifest)?;
+    report.digest = top.digest().to_string();
     Ok(report)
-}
-
-fn media_type_of(desc: &Desc, doc: &ManifestDoc) -> String {
-    doc.media_type
-        .clone()
-        .filter(|m| !m.is_empty())
-        .or_else(|| Some(desc.media_type.clone()).filter(|m| !m.is_empty()))
-        .unwrap_or_else(|| {
-            if doc.manifests.is_empty() {
-                OCI_MANIFEST.to_string()
-            } else {
-                OCI_INDEX.to_string()
-            }
-        })
-}
-
-fn read_manifest(layout: &OciLayout, source: &str, digest: &str) -> Result<Vec<u8>> {
-    layout
-        .read_blob(&parse_digest(source, digest)?)
-        .map_err(|e| image_error(source, e))
 }
 
 /// Runs `f` over `items`, `jobs` at a time; the first failure stops the others.
@@ -264,18 +162,19 @@ pub fn for_each_parallel<T: Sync>(
 /// Uploads blobs `options.jobs` at a time; the first failure stops the others.
 fn push_blobs(
     client: &Client,
-    files: &[(Desc, PathBuf)],
+    files: &[(Descriptor, PathBuf)],
     options: &PushOptions,
     progress: &Progress,
 ) -> Result<PushReport> {
     let report = Mutex::new(PushReport::default());
     for_each_parallel(files, options.jobs, |(desc, path)| {
+        let digest = desc.digest().to_string();
         let blob = Blob {
-            digest: &desc.digest,
-            size: desc.size,
+            digest: &digest,
+            size: desc.size(),
             path,
         };
-        let bp = progress.blob(&desc.digest, desc.size);
+        let bp = progress.blob(&digest, desc.size());
         let outcome = upload_blob(client, &blob, &options.upload, bp)?;
         let mut r = report.lock().expect("report");
         match outcome {
@@ -290,16 +189,11 @@ fn push_blobs(
 
 /// Push the manifest: `PUT /v2/NAME/manifests/REF` with its exact bytes and its media type;
 /// the registry's `Docker-Content-Digest` must be the digest of those bytes.
-pub fn push_manifest(
-    client: &Client,
-    reference: &str,
-    media_type: &str,
-    bytes: &[u8],
-) -> Result<String> {
-    let ours = packer::digest::sha256_digest(bytes).to_string();
+pub fn push_manifest(client: &Client, reference: &str, manifest: &Manifest) -> Result<String> {
+    let ours = manifest.digest().to_string();
     let req = Request::new(Method::PUT, client.url(&format!("manifests/{reference}")))
-        .header("Content-Type", media_type)
-        .body(Body::Bytes(Arc::new(bytes.to_vec())));
+        .header("Content-Type", manifest.media_type().to_string())
+        .body(Body::Bytes(Arc::new(manifest.bytes().to_vec())));
     let resp = client.send(&req)?;
     if resp.status != 201 && resp.status != 200 {
         return Err(client.status_error(resp, "push the manifest"));

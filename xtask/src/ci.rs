@@ -3,8 +3,9 @@
 //! On a fresh Debian machine with only the Rust toolchain it installs what the tests need
 //! (the musl targets of every image platform with rustup; Debian packages with apt-get when
 //! running as root), registers QEMU with binfmt_misc for the foreign platforms, starts the
-//! Docker Engine, then runs `cargo fmt --check`, `cargo clippy` with warnings denied and
-//! every test of the workspace. A missing tool is an error, never a skipped test.
+//! Docker Engine, then runs `cargo fmt --check`, `cargo clippy` with warnings denied, the
+//! unused-dependency check of [`crate::tidy`] and every test of the workspace. A missing tool
+//! is an error, never a skipped test.
 
 use crate::shell::SHELL_TARGETS;
 use crate::util::{cargo, output_of, run_cmd};
@@ -73,6 +74,8 @@ pub fn run(args: Args) -> Result<()> {
             "warnings",
         ]))?;
     }
+    step("no unused dependencies");
+    crate::tidy::check_dependencies(&tests::tools::project_root())?;
     step("cargo test --workspace");
     run_cmd(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
     step("all checks passed");

@@ -62,7 +62,7 @@ pub struct Args {
     out: PathBuf,
     /// Credentials, TLS and --trace for the push, as `pusher push` takes them
     #[command(flatten)]
-    connect: pusher::connect_args::ConnectArgs,
+    connect: crate::connect_args::ConnectArgs,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -641,9 +641,11 @@ impl Pushing {
     ) -> Result<Pushing> {
         let options = args.connect.client_options(reference, credential)?;
         let client = Client::connect("push", reference, &options, "pull,push", &[])?;
+        // the progress keeps the bars alive and draws them
+        let progress = crate::bars::Bars::new(false).progress();
         Ok(Pushing {
             client,
-            progress: Progress::new(false),
+            progress,
             uploaded: AtomicUsize::new(0),
             existed: AtomicUsize::new(0),
         })
@@ -673,34 +675,24 @@ impl Pushing {
     /// Push the manifests: each platform's (at once), then the index under the tag; returns
     /// the top digest.
     fn push_manifests(&self, layout: &OciLayout, report: &ImageReport) -> Result<String> {
-        let read = |desc: &Descriptor| -> Result<(String, String, Vec<u8>)> {
-            Ok((
-                desc.digest().to_string(),
-                desc.media_type().to_string(),
-                layout.read_blob(desc.digest())?,
-            ))
-        };
         if report.index.is_some() {
             let manifests = report
                 .platforms
                 .iter()
-                .map(|p| read(&p.manifest))
-                .collect::<Result<Vec<_>>>()?;
-            for_each_parallel(
-                &manifests,
-                manifests.len(),
-                |(digest, media_type, bytes)| {
-                    push_manifest(&self.client, digest, media_type, bytes).map(|_| ())
-                },
-            )?;
+                .map(|p| layout.read_manifest(&p.manifest))
+                .collect::<packer::Result<Vec<_>>>()?;
+            for_each_parallel(&manifests, manifests.len(), |manifest| {
+                push_manifest(&self.client, &manifest.digest().to_string(), manifest).map(|_| ())
+            })?;
         }
-        let (digest, media_type, bytes) = read(report.top())?;
+        let top = layout.read_manifest(report.top())?;
+        let digest = top.digest().to_string();
         let reference = &self.client.reference;
         let tag_or_digest = match reference.digest {
             Some(_) => digest.clone(),
             None => reference.manifest_ref().to_string(),
         };
-        push_manifest(&self.client, &tag_or_digest, &media_type, &bytes)?;
+        push_manifest(&self.client, &tag_or_digest, &top)?;
         Ok(digest)
     }
 

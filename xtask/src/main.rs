@@ -5,12 +5,20 @@
 //! `image` builds (and pushes) the image, `registry` starts a local registry,
 //! `bench` measures against the competitors, `ci` runs every check.
 
+/// pusher's progress bars, shared with `cargo xtask image --push`.
+#[path = "../../pusher/src/cli/bars.rs"]
+#[allow(dead_code)] // xtask draws the bars; pusher's summary line is pusher's own
+mod bars;
 mod bench;
 mod chroot;
 mod ci;
+/// The registry flags `pusher` takes, shared with `cargo xtask image --push`.
+#[path = "../../pusher/src/cli/connect_args.rs"]
+mod connect_args;
 mod image;
 mod registry;
 mod shell;
+mod tidy;
 mod util;
 
 use clap::{Parser, Subcommand};

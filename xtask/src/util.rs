@@ -32,7 +32,6 @@ pub fn run_cmd(cmd: &mut Command) -> Result<()> {
 }
 
 /// Runs a command and returns its stdout as a string.
-#[allow(dead_code)]
 pub fn output_of(cmd: &mut Command) -> Result<String> {
     let out = cmd
         .output()

@@ -223,7 +223,8 @@ fn config_and_manifest_carry_the_options() {
                 .unwrap()
         })
         .collect();
-    assert_eq!(refs, ["v1", "v2"]);
+    // each entry keeps the full name it was tagged with, so tools can tell them apart
+    assert_eq!(refs, ["penguin:v1", "me/penguin:v2"]);
     assert_eq!(
         std::fs::read_to_string(layout.join("oci-layout")).unwrap(),
         r#"{"imageLayoutVersion":"1.0.0"}"#
@@ -292,6 +293,32 @@ fn docker_format_uses_the_articles_media_types() {
     assert_eq!(
         m["config"]["mediaType"],
         "application/vnd.docker.container.image.v1+json"
+    );
+    // a docker v2 schema 2 manifest has no annotations field; an OCI one keeps its own
+    assert!(m.get("annotations").is_none(), "{m}");
+    let oci_layout = dir.path().join("oci");
+    let v = build_json(&root, &oci_layout, &[]);
+    let d = v["manifest"]["digest"].as_str().unwrap();
+    let m: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(oci_layout.join("blobs/sha256").join(&d[7..])).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        m["annotations"]["org.opencontainers.image.created"].is_string(),
+        "{m}"
+    );
+    let err = packer()
+        .arg("build")
+        .arg(&root)
+        .args(["--format", "docker", "--annotation", "a=b", "--oci-layout"])
+        .arg(dir.path().join("x"))
+        .output()
+        .unwrap();
+    assert!(!err.status.success());
+    assert!(
+        String::from_utf8_lossy(&err.stderr).contains("has no annotations"),
+        "{}",
+        String::from_utf8_lossy(&err.stderr)
     );
 }
 
@@ -400,7 +427,7 @@ fn building_into_an_existing_layout_adds_a_tag() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("image     a") && text.contains("image     b"),
+        text.contains("image     p:a") && text.contains("image     p:b"),
         "{text}"
     );
     let out = packer()
@@ -410,7 +437,7 @@ fn building_into_an_existing_layout_adds_a_tag() {
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        !text.contains("image     a") && text.contains("env       X=1"),
+        !text.contains("image     p:a") && text.contains("env       X=1"),
         "{text}"
     );
 }

@@ -18,9 +18,8 @@ struct Packed {
     layout: PathBuf,
     archive: PathBuf,
     rootfs_tar: PathBuf,
-    /// `name:tag`
+    /// `name:tag`, also its name in the layout's index.json
     reference: String,
-    tag: String,
     report: String,
 }
 
@@ -35,8 +34,7 @@ fn pack(prefix: &str, extra: &[&str]) -> Packed {
     let archive = dir.path().join("image.tar");
     let rootfs_tar = dir.path().join("rootfs.tar");
     let name = unique_name(prefix);
-    let tag = "v1".to_owned();
-    let reference = format!("{name}:{tag}");
+    let reference = format!("{name}:v1");
     let report = run_ok(
         Command::new(packer_bin())
             .arg("build")
@@ -57,7 +55,6 @@ fn pack(prefix: &str, extra: &[&str]) -> Packed {
         archive,
         rootfs_tar,
         reference,
-        tag,
         report,
     }
 }
@@ -156,7 +153,7 @@ fn skopeo_inspects_the_layout_and_copies_it_to_a_docker_archive() {
     ensure_engine();
     let p = pack("packer-skopeo", &[]);
     let skopeo = require("skopeo");
-    let source = format!("oci:{}:{}", p.layout.display(), p.tag);
+    let source = format!("oci:{}:{}", p.layout.display(), p.reference);
     let json = run_ok(Command::new(&skopeo).arg("inspect").arg(&source));
     let digest = printed(&p.report, "manifest");
     let layer = printed(&p.report, "layer");
@@ -232,7 +229,7 @@ fn umoci_unpack_gives_back_the_input_tree_and_runc_runs_the_shell() {
         Command::new(require("umoci"))
             .arg("unpack")
             .arg("--image")
-            .arg(format!("{}:{}", p.layout.display(), p.tag))
+            .arg(format!("{}:{}", p.layout.display(), p.reference))
             .arg(&bundle),
     );
     let (want, want_links) = tree(&p.root);

@@ -1,13 +1,14 @@
 //! The command-line flags every registry operation shares: credentials, TLS and `--trace`.
 //!
-//! Used by the `pusher` CLI and by `cargo xtask image --push`, so both take the same flags and
-//! find credentials the same way: the flags, then `PUSHER_USERNAME`/`PUSHER_PASSWORD`, then the
-//! Docker config (see [`crate::auth::find_credentials`]).
+//! Not part of the library: each program includes this file (`#[path]`), the `pusher` binary
+//! and `cargo xtask image --push`, so both take the same flags and find credentials the same
+//! way: the flags, then `PUSHER_USERNAME`/`PUSHER_PASSWORD`, then the Docker config (see
+//! `pusher::auth::find_credentials`).
 
-use crate::auth::{Credential, Secret, find_credentials};
-use crate::client::ClientOptions;
-use crate::reference::Reference;
-use crate::transport::TransportOptions;
+use pusher::auth::{Credential, Secret, find_credentials};
+use pusher::client::ClientOptions;
+use pusher::reference::Reference;
+use pusher::transport::TransportOptions;
 use std::io::Read as _;
 use std::path::PathBuf;
 
@@ -74,7 +75,7 @@ impl ConnectArgs {
         &self,
         reference: &Reference,
         flags: Option<Credential>,
-    ) -> crate::Result<ClientOptions> {
+    ) -> pusher::Result<ClientOptions> {
         let found = find_credentials(reference, flags)?;
         if self.trace {
             match &found {
