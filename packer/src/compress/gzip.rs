@@ -1,17 +1,14 @@
-//! Gzip the layer, on all cores, pigz-style; or zstd; or nothing.
+//! Gzip on all cores, pigz-style, byte-identical whatever the number of threads.
 //!
-//! Gzip output is byte-identical whatever the number of threads: the input is cut into fixed
-//! [`GZIP_BLOCK`]-byte blocks; each block is deflated on its own with the previous 32 KiB of
-//! input as its dictionary and ends with a sync flush (the last one with the final block); the
-//! raw deflate streams are joined into ONE gzip member whose CRC32 is combined from the
-//! blocks' CRCs. A 64 KiB segment whose byte histogram says it is incompressible (random bytes,
-//! compressed files) is written as stored deflate blocks instead, at no CPU cost. The header
-//! has mtime 0, no file name, OS unix. Blocks in flight are bounded,
-//! so memory stays bounded too.
-//!
-//! Zstd uses libzstd's multithreaded mode with at least one worker, whose output does not
-//! depend on the number of workers.
+//! The input is cut into fixed [`GZIP_BLOCK`]-byte blocks; each block is deflated on its own
+//! with the previous 32 KiB of input as its dictionary and ends with a sync flush (the last one
+//! with the final block); the raw deflate streams are joined into ONE gzip member whose CRC32 is
+//! combined from the blocks' CRCs. Inside a block, each 8 KiB segment ([`SEGMENT`]) whose byte
+//! histogram says it is incompressible (random bytes, compressed files) is written as stored
+//! deflate blocks instead, at no CPU cost. The header has mtime 0, no file name, OS unix.
+//! Blocks in flight are bounded, so memory stays bounded too.
 
+use super::MAX_THREADS;
 use flate2::{Compress, Compression as Level, FlushCompress, Status};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -23,101 +20,6 @@ use std::thread::JoinHandle;
 pub const GZIP_BLOCK: usize = 1 << 20;
 /// The deflate window: how much preceding input each block may refer to.
 const DICT: usize = 32 * 1024;
-
-/// The default gzip level: zlib-ng's "fast" strategy. On the benchmark bundle
-/// (`cargo xtask bench pack`) the layer is a little smaller than umoci's (pgzip) and 5% larger
-/// than level 6's, for a fifth of level 6's CPU time. `--level 6` or `9` trade time for bytes.
-pub const DEFAULT_GZIP_LEVEL: u32 = 2;
-/// Bytes per libzstd multithreading job.
-const ZSTD_JOB: u32 = 2 << 20;
-/// At most this many compression threads: more would only add blocks in flight (memory).
-pub const MAX_THREADS: usize = 16;
-/// The default zstd level (libzstd's own default).
-pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
-
-/// Which compression a layer gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    /// gzip (deflate) at a level 1..=9
-    Gzip(u32),
-    /// zstd at a level 1..=19
-    Zstd(i32),
-    /// an uncompressed tar
-    None,
-}
-
-impl Compression {
-    /// The default level of each kind: [`DEFAULT_GZIP_LEVEL`], [`DEFAULT_ZSTD_LEVEL`].
-    pub fn default_of(kind: &str) -> Option<Compression> {
-        match kind {
-            "gzip" => Some(Compression::Gzip(DEFAULT_GZIP_LEVEL)),
-            "zstd" => Some(Compression::Zstd(DEFAULT_ZSTD_LEVEL)),
-            "none" => Some(Compression::None),
-            _ => None,
-        }
-    }
-}
-
-/// The number of compression threads to use by default: every core.
-pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// A compressor in the stream: tar bytes in, compressed bytes out to `W`.
-pub enum Compressor<W: Write + Send + 'static> {
-    /// parallel gzip
-    Gzip(ParallelGzip<W>),
-    /// libzstd
-    Zstd(zstd::stream::write::Encoder<'static, W>),
-    /// pass-through
-    None(W),
-}
-
-impl<W: Write + Send + 'static> Compressor<W> {
-    /// Starts compressing into `out` with `threads` threads.
-    pub fn new(kind: Compression, threads: usize, out: W) -> io::Result<Self> {
-        Ok(match kind {
-            Compression::Gzip(level) => Compressor::Gzip(ParallelGzip::new(out, level, threads)),
-            Compression::Zstd(level) => {
-                let mut enc = zstd::stream::write::Encoder::new(out, level)?;
-                enc.multithread(threads.clamp(1, 8) as u32)?;
-                // fixed 2 MiB jobs: bounded memory, and output independent of the worker count
-                enc.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB))?;
-                enc.include_checksum(false)?;
-                enc.include_contentsize(false)?;
-                Compressor::Zstd(enc)
-            }
-            Compression::None => Compressor::None(out),
-        })
-    }
-
-    /// Ends the stream and returns the writer.
-    pub fn finish(self) -> io::Result<W> {
-        match self {
-            Compressor::Gzip(g) => g.finish(),
-            Compressor::Zstd(z) => z.finish(),
-            Compressor::None(w) => Ok(w),
-        }
-    }
-}
-
-impl<W: Write + Send + 'static> Write for Compressor<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Compressor::Gzip(g) => g.write(buf),
-            Compressor::Zstd(z) => z.write(buf),
-            Compressor::None(w) => w.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Compressor::Gzip(_) => Ok(()),
-            Compressor::Zstd(z) => z.flush(),
-            Compressor::None(w) => w.flush(),
-        }
-    }
-}
 
 struct Job {
     seq: u64,
@@ -453,12 +355,12 @@ fn stored_blocks(data: &[u8], last: bool) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::io::Read;
 
-    fn sample(len: usize) -> Vec<u8> {
-        // half text, half pseudo-random, deterministic
+    /// Half text, half pseudo-random bytes (stored), deterministic.
+    pub(in crate::compress) fn sample(len: usize) -> Vec<u8> {
         let mut x: u64 = 0x9e3779b97f4a7c15;
         (0..len)
             .map(|i| {
@@ -472,6 +374,27 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    /// Compressible text without a short period: words picked pseudo-randomly, so each
+    /// block's first bytes deflate differently with and without the previous block as their
+    /// dictionary.
+    fn text(len: usize) -> Vec<u8> {
+        const WORDS: [&str; 12] = [
+            "penguin", "shell", "layer", "digest", "blob", "tar", "gzip", "the", "of", "and",
+            "registry", "manifest",
+        ];
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut out = Vec::with_capacity(len + 16);
+        while out.len() < len {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            out.extend_from_slice(WORDS[(x % 12) as usize].as_bytes());
+            out.push(if x % 11 == 0 { b'\n' } else { b' ' });
+        }
+        out.truncate(len);
+        out
     }
 
     fn gzip(data: &[u8], threads: usize, chunk: usize) -> Vec<u8> {
@@ -517,6 +440,33 @@ mod tests {
     }
 
     #[test]
+    fn compressible_data_gives_the_same_bytes_with_1_2_and_3_threads() {
+        let data = text(3 * GZIP_BLOCK + 4321);
+        let one = gzip(&data, 1, 100_003);
+        assert!(one.len() < data.len() / 2, "compressible: {}", one.len());
+        assert_eq!(one, gzip(&data, 2, 1 << 16));
+        assert_eq!(one, gzip(&data, 3, GZIP_BLOCK));
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&one[..])
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, data);
+    }
+
+    #[test]
+    fn each_block_has_the_previous_32_kib_as_its_dictionary() {
+        // the second block repeats 16 KiB from the end of the first: with the dictionary,
+        // that costs a few back-references instead of a fresh deflate of 16 KiB of text
+        // (zlib reaches back 32 KiB less its 262-byte lookahead)
+        let mut data = text(GZIP_BLOCK);
+        data.extend_from_within(GZIP_BLOCK - DICT / 2..);
+        let both = gzip(&data, 2, 1 << 16).len();
+        let first = gzip(&data[..GZIP_BLOCK], 2, 1 << 16).len();
+        let alone = gzip(&data[GZIP_BLOCK..], 2, 1 << 16).len();
+        assert!(both - first < alone / 4, "{both} - {first} vs {alone}");
+    }
+
+    #[test]
     fn random_blocks_are_stored_and_text_is_deflated() {
         let data = sample(2 * GZIP_BLOCK);
         let random = &data[100_000..170_000];
@@ -548,18 +498,5 @@ mod tests {
             ours.len(),
             serial.len()
         );
-    }
-
-    #[test]
-    fn zstd_output_does_not_depend_on_workers() {
-        let data = sample(3 * GZIP_BLOCK);
-        let run = |threads| {
-            let mut c = Compressor::new(Compression::Zstd(3), threads, Vec::new()).unwrap();
-            c.write_all(&data).unwrap();
-            c.finish().unwrap()
-        };
-        let one = run(1);
-        assert_eq!(one, run(2));
-        assert_eq!(zstd::decode_all(&one[..]).unwrap(), data);
     }
 }
