@@ -391,7 +391,7 @@ pub(super) mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             out.extend_from_slice(WORDS[(x % 12) as usize].as_bytes());
-            out.push(if x % 11 == 0 { b'\n' } else { b' ' });
+            out.push(if x.is_multiple_of(11) { b'\n' } else { b' ' });
         }
         out.truncate(len);
         out
