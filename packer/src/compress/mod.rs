@@ -2,6 +2,7 @@
 //! into it. Gzip is pigz-style on all cores ([`gzip`]), zstd is libzstd's multithreaded mode
 //! ([`zstd`]); both give the same bytes for any number of threads.
 
+mod deflate_walk;
 mod gzip;
 mod zstd;
 
