@@ -13,6 +13,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod progress;
+
 #[derive(Parser)]
 #[command(
     name = "packer",
@@ -213,6 +215,7 @@ fn run_build(args: BuildArgs) -> Result<()> {
         source_date_epoch: packer::config::source_date_epoch()?,
     };
     let bundle = Bundle::from_dir(&args.rootfs).context("cannot read the bundle")?;
+    let bar = progress::Bar::for_bundle(&bundle);
     let opts = BuildOptions {
         settings,
         format,
@@ -222,8 +225,11 @@ fn run_build(args: BuildArgs) -> Result<()> {
         oci_layout: args.oci_layout,
         docker_archive: args.docker_archive,
         rootfs_tar: args.rootfs_tar,
+        progress: bar.feed(),
     };
-    let report = build(&bundle, &opts)?;
+    let report = build(&bundle, &opts);
+    bar.finish();
+    let report = report?;
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{}", build_json(&report))?;

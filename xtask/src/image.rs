@@ -184,6 +184,7 @@ fn pack(outputs: &Outputs, format: Format) -> Result<BuildReport> {
         oci_layout: outputs.oci.clone(),
         docker_archive: Some(outputs.docker_archive.clone()),
         rootfs_tar: Some(outputs.rootfs_tar.clone()),
+        progress: packer::layer::Progress::none(),
     };
     Ok(build(&bundle, &options)?)
 }

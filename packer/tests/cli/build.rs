@@ -433,3 +433,22 @@ fn an_empty_folder_becomes_the_layout() {
         .collect();
     assert_eq!(names, ["empty", "root"]);
 }
+
+/// The progress bar is for terminals: piped, a build writes nothing to stderr.
+#[test]
+fn no_progress_output_when_stderr_is_not_a_terminal() {
+    let dir = scratch();
+    let root = dir.path().join("root");
+    fixed_bundle(&root);
+    std::fs::write(root.join("etc/big"), vec![b'p'; 3 << 20]).unwrap();
+    let out = packer()
+        .arg("build")
+        .arg(&root)
+        .arg("--oci-layout")
+        .arg(dir.path().join("img"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 4);
+}
