@@ -38,16 +38,24 @@ struct Bits<'a> {
 
 impl Bits<'_> {
     /// The next 32 bits without consuming them (zeros past the end).
+    #[inline]
     fn peek32(&self) -> u32 {
         let byte = self.pos / 8;
-        let mut word = [0u8; 8];
-        let end = (byte + 8).min(self.data.len());
-        if byte < end {
-            word[..end - byte].copy_from_slice(&self.data[byte..end]);
-        }
-        (u64::from_le_bytes(word) >> (self.pos % 8)) as u32
+        let word = match self.data.get(byte..byte + 8) {
+            Some(w) => u64::from_le_bytes(w.try_into().expect("8 bytes")),
+            None => {
+                let mut word = [0u8; 8];
+                let end = (byte + 8).min(self.data.len());
+                if byte < end {
+                    word[..end - byte].copy_from_slice(&self.data[byte..end]);
+                }
+                u64::from_le_bytes(word)
+            }
+        };
+        (word >> (self.pos % 8)) as u32
     }
 
+    #[inline]
     fn take(&mut self, n: u32) -> io::Result<u32> {
         let v = if n == 0 {
             0
@@ -109,6 +117,7 @@ impl Huffman {
         Ok(Huffman { table, bits })
     }
 
+    #[inline]
     fn decode(&self, b: &mut Bits<'_>) -> io::Result<u16> {
         let entry = self.table[(b.peek32() & ((1 << self.bits) - 1)) as usize];
         if entry == 0 {
