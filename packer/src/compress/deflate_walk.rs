@@ -70,31 +70,42 @@ impl Bits<'_> {
     }
 }
 
-/// A canonical Huffman code as a lookup table indexed by the next `bits` input bits:
-/// `symbol << 4 | length`, 0 for a bit pattern no code starts with.
+/// Bits looked up at once: codes up to this long decode in one step from a table that stays
+/// in the L1 cache; longer (rare) codes are decoded a bit at a time.
+const FAST_BITS: u32 = 10;
+
+/// A canonical Huffman code: a lookup table indexed by the next [`FAST_BITS`] input bits,
+/// `symbol << 4 | length` (0: a longer code, or none), and the code counts per length with the
+/// symbols in canonical order for the longer codes.
 struct Huffman {
     table: Vec<u16>,
-    bits: u32,
+    count: [u16; 16],
+    symbols: Vec<u16>,
 }
 
 impl Huffman {
     fn new(lengths: &[u8]) -> io::Result<Self> {
-        let bits = u32::from(lengths.iter().copied().max().unwrap_or(0)).max(1);
-        if bits > 15 {
-            return Err(bad("code longer than 15 bits"));
-        }
-        let mut count = [0u32; 16];
+        let mut count = [0u16; 16];
         for &l in lengths {
+            if l > 15 {
+                return Err(bad("code longer than 15 bits"));
+            }
             count[usize::from(l)] += 1;
         }
         count[0] = 0;
         let mut next = [0u32; 16];
         let mut code = 0;
         for len in 1..16 {
-            code = (code + count[len - 1]) << 1;
+            code = (code + u32::from(count[len - 1])) << 1;
             next[len] = code;
         }
-        let mut table = vec![0u16; 1 << bits];
+        let mut table = vec![0u16; 1 << FAST_BITS];
+        let mut symbols = Vec::with_capacity(lengths.len());
+        for len in 1..16u8 {
+            symbols.extend(
+                (0..lengths.len() as u16).filter(|&sym| lengths[usize::from(sym)] == len),
+            );
+        }
         for (sym, &len) in lengths.iter().enumerate() {
             if len == 0 {
                 continue;
@@ -105,6 +116,9 @@ impl Huffman {
             if c >= 1 << len {
                 return Err(bad("over-subscribed code"));
             }
+            if len > FAST_BITS {
+                continue;
+            }
             // codes are packed most significant bit first: reverse them for an LSB-first read
             let rev = c.reverse_bits() >> (32 - len);
             let entry = ((sym as u16) << 4) | len as u16;
@@ -114,17 +128,37 @@ impl Huffman {
                 i += 1 << len;
             }
         }
-        Ok(Huffman { table, bits })
+        Ok(Huffman {
+            table,
+            count,
+            symbols,
+        })
     }
 
     #[inline]
     fn decode(&self, b: &mut Bits<'_>) -> io::Result<u16> {
-        let entry = self.table[(b.peek32() & ((1 << self.bits) - 1)) as usize];
+        let entry = self.table[(b.peek32() & ((1 << FAST_BITS) - 1)) as usize];
         if entry == 0 {
-            return Err(bad("invalid code"));
+            return self.decode_slowly(b);
         }
         b.take(u32::from(entry & 15))?;
         Ok(entry >> 4)
+    }
+
+    /// One bit at a time, walking the canonical code's lengths (as zlib's puff does).
+    fn decode_slowly(&self, b: &mut Bits<'_>) -> io::Result<u16> {
+        let (mut code, mut first, mut index) = (0i32, 0i32, 0i32);
+        for len in 1..16 {
+            code |= b.take(1)? as i32;
+            let count = i32::from(self.count[len]);
+            if code - first < count {
+                return Ok(self.symbols[(index + code - first) as usize]);
+            }
+            index += count;
+            first = (first + count) << 1;
+            code <<= 1;
+        }
+        Err(bad("invalid code"))
     }
 }
 
