@@ -102,9 +102,8 @@ impl Huffman {
         let mut table = vec![0u16; 1 << FAST_BITS];
         let mut symbols = Vec::with_capacity(lengths.len());
         for len in 1..16u8 {
-            symbols.extend(
-                (0..lengths.len() as u16).filter(|&sym| lengths[usize::from(sym)] == len),
-            );
+            symbols
+                .extend((0..lengths.len() as u16).filter(|&sym| lengths[usize::from(sym)] == len));
         }
         for (sym, &len) in lengths.iter().enumerate() {
             if len == 0 {
@@ -285,7 +284,16 @@ mod tests {
                 x as u8
             })
             .collect();
-        let pieces: [&[u8]; 5] = [b"a", &text, &random, b"", &text[..1000]];
+        // geometric byte frequencies: the rare bytes get codes longer than FAST_BITS
+        let skewed: Vec<u8> = (0..400_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x.trailing_zeros() as u8).wrapping_mul(7)
+            })
+            .collect();
+        let pieces: [&[u8]; 6] = [b"a", &text, &random, b"", &skewed, &text[..1000]];
         for level in [1, 6, 12] {
             let mut joined = Vec::new();
             for (i, piece) in pieces.iter().enumerate() {
