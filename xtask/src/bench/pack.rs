@@ -162,13 +162,22 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(bad) = args.levels.iter().find(|l| !(1..=9).contains(*l)) {
         bail!("invalid level {bad} in --levels: expected levels from 1 to 9");
     }
-    let mut needed = vec!["umoci", "tar", "gzip"];
+    let mut needed = vec![("umoci", "umoci"), ("tar", "tar"), ("gzip", "gzip")];
     if !args.no_references {
-        needed.extend(["pigz", "libdeflate-gzip", "igzip", "zstd"]);
+        needed.extend([
+            ("pigz", "pigz"),
+            ("libdeflate-gzip", "libdeflate-tools"),
+            ("igzip", "isal"),
+            ("zstd", "zstd"),
+        ]);
     }
-    for tool in needed {
-        tests::tools::find_on_path(tool)
-            .with_context(|| format!("{tool} is not installed; `cargo xtask ci` installs it"))?;
+    for (tool, package) in needed {
+        tests::tools::find_on_path(tool).with_context(|| {
+            format!(
+                "{tool} is not installed: apt-get install -y {package} \
+                 (or --no-references to skip the reference engines)"
+            )
+        })?;
     }
     let time = Path::new("/usr/bin/time");
     if !time.is_file() {
