@@ -15,7 +15,7 @@ use crate::fsutil::{
     Output, check_output, clean_stale, output_key, parent_of, temp_dir_in, temp_file_in,
 };
 use crate::json::to_canonical_vec;
-use crate::layer::pack_layer;
+use crate::layer::{Progress, pack_layer};
 use crate::layout::{OciLayout, persist_readable};
 use crate::manifest::{Format, image_manifest};
 use crate::reference::Reference;
@@ -106,6 +106,8 @@ pub struct BuildOptions {
     pub docker_archive: Option<PathBuf>,
     /// the uncompressed layer tar to write
     pub rootfs_tar: Option<PathBuf>,
+    /// where the bytes packed so far go (a binary's progress bar), or [`Progress::none`]
+    pub progress: Progress,
 }
 
 /// The image written: what the article computed by hand.
@@ -142,6 +144,7 @@ pub struct WrittenImage {
 
 /// Writes the layer, config and manifest blobs of one image into `layout` (not touching
 /// index.json): the building block for single images and multi-platform indexes.
+#[allow(clippy::too_many_arguments)] // the settings of one image, each its own kind
 pub fn write_image(
     bundle: &Bundle,
     settings: &ImageSettings,
@@ -150,6 +153,7 @@ pub fn write_image(
     threads: usize,
     layout: &OciLayout,
     rootfs_tar: Option<&Path>,
+    progress: &Progress,
 ) -> Result<WrittenImage> {
     let layer_type = format.layer_type(compression)?;
     let blobs = layout.root().join("blobs").join("sha256");
@@ -162,6 +166,7 @@ pub fn write_image(
         settings.source_date_epoch,
         &blobs,
         rootfs_tar,
+        progress,
     )?;
     let l = packed.layer;
     persist_readable(packed.blob, &layout.blob_path(&l.digest))?;
@@ -398,6 +403,7 @@ pub fn build(bundle: &Bundle, opts: &BuildOptions) -> Result<BuildReport> {
         opts.threads,
         &staged,
         rootfs_tmp.as_ref().map(|t| t.path()),
+        &opts.progress,
     )?;
     if opts.tags.is_empty() {
         staged.add_to_index(image.manifest.clone(), None)?;
@@ -492,6 +498,7 @@ mod tests {
             oci_layout: dir.join("layout"),
             docker_archive: Some(dir.join("image.tar")),
             rootfs_tar: None,
+            progress: Progress::none(),
         }
     }
 
@@ -542,6 +549,7 @@ mod tests {
                 1,
                 &layout,
                 None,
+                &Progress::none(),
             )
             .unwrap();
             images.push((img.manifest, platform));

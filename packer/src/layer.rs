@@ -15,8 +15,54 @@ use oci_spec::image::Digest;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 const COPY_BUF: usize = 256 * 1024;
+
+/// A caller's progress feed: called with the bytes of file content packed so far, after every
+/// chunk of at most 256 KiB. The library prints nothing; a binary turns this into a bar.
+#[derive(Clone, Default)]
+pub struct Progress(Option<Arc<dyn Fn(u64) + Send + Sync>>);
+
+impl Progress {
+    /// Reports to `feed`.
+    pub fn new(feed: impl Fn(u64) + Send + Sync + 'static) -> Self {
+        Progress(Some(Arc::new(feed)))
+    }
+
+    /// Reports nowhere.
+    pub fn none() -> Self {
+        Progress(None)
+    }
+
+    fn report(&self, done: u64) {
+        if let Some(feed) = &self.0 {
+            feed(done);
+        }
+    }
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Progress(feed)"
+        } else {
+            "Progress(none)"
+        })
+    }
+}
+
+/// The bytes of file content in `bundle`, as they are on disk now: the total that
+/// [`Progress`] counts up to.
+pub fn content_size(bundle: &Bundle) -> u64 {
+    bundle
+        .entries()
+        .filter_map(|e| match &e.kind {
+            EntryKind::File { source } => std::fs::metadata(source).ok().map(|m| m.len()),
+            _ => None,
+        })
+        .sum()
+}
 
 /// What the article computed by hand for a layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +82,18 @@ pub struct Layer {
 /// Writes the bundle as a tar to `out`: bytewise path order, relative names, normalized
 /// headers with `mtime`. `out_name` names the destination in write errors.
 pub fn write_tar<W: Write>(bundle: &Bundle, mtime: u64, out: W, out_name: &Path) -> Result<W> {
+    write_tar_reporting(bundle, mtime, out, out_name, &Progress::none())
+}
+
+/// [`write_tar`], reporting the file bytes written to `progress`.
+fn write_tar_reporting<W: Write>(
+    bundle: &Bundle,
+    mtime: u64,
+    out: W,
+    out_name: &Path,
+    progress: &Progress,
+) -> Result<W> {
+    let mut done = 0u64;
     let mut tar = TarWriter::new(out, mtime);
     let mut buf = vec![0u8; COPY_BUF];
     let werr = |e: io::Error| Error::Io {
@@ -64,7 +122,13 @@ pub fn write_tar<W: Write>(bundle: &Bundle, mtime: u64, out: W, out_name: &Path)
                 let size = file.metadata().io("read", source)?.len();
                 tar.header(Kind::File, &entry.path, entry.mode, size, b"", &caps)
                     .map_err(werr)?;
-                copy_exactly(&mut file, source, size, &mut tar, &mut buf, &werr)?;
+                let mut copy = Copy {
+                    tar: &mut tar,
+                    buf: &mut buf,
+                    progress,
+                    done: &mut done,
+                };
+                copy.exactly(&mut file, source, size, &werr)?;
                 tar.pad(size).map_err(werr)?;
             }
         }
@@ -72,32 +136,43 @@ pub fn write_tar<W: Write>(bundle: &Bundle, mtime: u64, out: W, out_name: &Path)
     tar.finish().map_err(werr)
 }
 
-fn copy_exactly<W: Write>(
-    file: &mut File,
-    source: &Path,
-    size: u64,
-    tar: &mut TarWriter<W>,
-    buf: &mut [u8],
-    werr: &impl Fn(io::Error) -> Error,
-) -> Result<()> {
-    let changed = || Error::FileChanged {
-        path: source.to_path_buf(),
-        expected: size,
-    };
-    let mut left = size;
-    while left > 0 {
-        let want = left.min(buf.len() as u64) as usize;
-        let n = read_retry(file, &mut buf[..want]).io("read", source)?;
-        if n == 0 {
+/// Copies file bytes into the tar, counting them for the progress feed.
+struct Copy<'a, W: Write> {
+    tar: &'a mut TarWriter<W>,
+    buf: &'a mut [u8],
+    progress: &'a Progress,
+    done: &'a mut u64,
+}
+
+impl<W: Write> Copy<'_, W> {
+    fn exactly(
+        &mut self,
+        file: &mut File,
+        source: &Path,
+        size: u64,
+        werr: &impl Fn(io::Error) -> Error,
+    ) -> Result<()> {
+        let changed = || Error::FileChanged {
+            path: source.to_path_buf(),
+            expected: size,
+        };
+        let mut left = size;
+        while left > 0 {
+            let want = left.min(self.buf.len() as u64) as usize;
+            let n = read_retry(file, &mut self.buf[..want]).io("read", source)?;
+            if n == 0 {
+                return Err(changed());
+            }
+            self.tar.get_mut().write_all(&self.buf[..n]).map_err(werr)?;
+            left -= n as u64;
+            *self.done += n as u64;
+            self.progress.report(*self.done);
+        }
+        if read_retry(file, &mut self.buf[..1]).io("read", source)? != 0 {
             return Err(changed());
         }
-        tar.get_mut().write_all(&buf[..n]).map_err(werr)?;
-        left -= n as u64;
+        Ok(())
     }
-    if read_retry(file, &mut buf[..1]).io("read", source)? != 0 {
-        return Err(changed());
-    }
-    Ok(())
 }
 
 fn read_retry(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
@@ -138,7 +213,8 @@ pub struct PackedLayer {
 
 /// The one streaming pass: tars `bundle`, hashes the tar (diff id), optionally copies it to
 /// `rootfs_tar`, compresses it on `threads` threads into a temporary file in `blob_dir`,
-/// hashing and counting the compressed bytes (layer digest and size).
+/// hashing and counting the compressed bytes (layer digest and size). File bytes packed so far
+/// go to `progress`.
 pub fn pack_layer(
     bundle: &Bundle,
     compression: Compression,
@@ -146,6 +222,7 @@ pub fn pack_layer(
     mtime: u64,
     blob_dir: &Path,
     rootfs_tar: Option<&Path>,
+    progress: &Progress,
 ) -> Result<PackedLayer> {
     let blob = tempfile::Builder::new()
         .prefix(".packer-layer-")
@@ -165,7 +242,7 @@ pub fn pack_layer(
     let sink = ThreadedSink::spawn(DigestWriter::new(BufWriter::with_capacity(1 << 16, file)));
     let comp = Compressor::new(compression, threads, sink).io("start compressing", &blob_path)?;
     let tee = Tee { diff, next: comp };
-    let Tee { diff, next } = write_tar(bundle, mtime, tee, &blob_path)?;
+    let Tee { diff, next } = write_tar_reporting(bundle, mtime, tee, &blob_path, progress)?;
     let rootfs_name = rootfs_tar.unwrap_or(&blob_path);
     let (diff_id, tar_size, _) = diff.finish().io("write", rootfs_name)?.finish();
     let sink = next.finish().io("write the layer to", &blob_path)?;
@@ -287,7 +364,24 @@ mod tests {
         let mut b = Bundle::new();
         b.add_file("big", &f, Some(0o644)).unwrap();
         let rootfs = tmp.path().join("rootfs.tar");
-        let packed = pack_layer(&b, Compression::Gzip(6), 2, 0, tmp.path(), Some(&rootfs)).unwrap();
+        let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let feed = Arc::clone(&seen);
+        let progress = Progress::new(move |done| {
+            // counts only go up
+            assert!(feed.fetch_max(done, std::sync::atomic::Ordering::Relaxed) <= done);
+        });
+        let packed = pack_layer(
+            &b,
+            Compression::Gzip(6),
+            2,
+            0,
+            tmp.path(),
+            Some(&rootfs),
+            &progress,
+        )
+        .unwrap();
+        assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 3_000_000);
+        assert_eq!(content_size(&b), 3_000_000);
         let blob = std::fs::read(packed.blob.path()).unwrap();
         let tar = std::fs::read(&rootfs).unwrap();
         assert_eq!(packed.layer.size, blob.len() as u64);

@@ -25,6 +25,7 @@
 //!     oci_layout: dir.path().join("layout"),
 //!     docker_archive: None,
 //!     rootfs_tar: None,
+//!     progress: packer::layer::Progress::none(),
 //! })?;
 //! // the same bundle gives the same digests on any machine, any day
 //! assert_eq!(report.diff_id.to_string().len(), 71);

@@ -13,6 +13,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod progress;
+
 #[derive(Parser)]
 #[command(
     name = "packer",
@@ -254,6 +256,7 @@ fn run_build(args: BuildArgs) -> Result<()> {
         source_date_epoch: packer::config::source_date_epoch()?,
     };
     let bundle = Bundle::from_dir(&args.rootfs).context("cannot read the bundle")?;
+    let bar = progress::Bar::for_bundle(&bundle);
     let opts = BuildOptions {
         settings,
         format,
@@ -263,13 +266,16 @@ fn run_build(args: BuildArgs) -> Result<()> {
         oci_layout: args.oci_layout,
         docker_archive: args.docker_archive,
         rootfs_tar: args.rootfs_tar,
+        progress: bar.feed(),
     };
     // an image streamed to standard output keeps it: the report goes to standard error
     let to_stdout = [&opts.docker_archive, &opts.rootfs_tar]
         .into_iter()
         .flatten()
         .any(|p| p.as_os_str() == "-");
-    let report = build(&bundle, &opts)?;
+    let report = build(&bundle, &opts);
+    bar.finish();
+    let report = report?;
     let mut out: Box<dyn Write> = if to_stdout {
         Box::new(std::io::stderr().lock())
     } else {

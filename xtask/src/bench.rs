@@ -17,7 +17,7 @@ pub struct Args {
 enum Which {
     /// Shell binary size and startup time against busybox sh and dash
     Shell(shell::Args),
-    /// packer against umoci and the article's tar/gzip/sha256sum pipeline
+    /// packer at every gzip level against umoci, GNU gzip and reference engines
     Pack(pack::Args),
     /// pusher against skopeo copy and a raw curl upload
     Push(push::Args),
@@ -34,8 +34,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-/// The median of some timings (the upper one of the middle two for an even count).
-pub fn median(mut times: Vec<std::time::Duration>) -> std::time::Duration {
-    times.sort_unstable();
-    times[times.len() / 2]
+/// The median of some measurements, timings or sizes (the upper one of the middle two for an
+/// even count): the one median of every benchmark.
+pub fn median<T: Copy + PartialOrd>(mut values: Vec<T>) -> T {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    values[values.len() / 2]
 }

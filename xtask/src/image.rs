@@ -365,6 +365,7 @@ fn pack(
                         threads,
                         staged,
                         tar,
+                        &packer::layer::Progress::none(),
                     )
                     .with_context(|| format!("cannot pack the {} image", target.platform))?;
                     if let Some(pushing) = pushing {

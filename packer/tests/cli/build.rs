@@ -23,10 +23,10 @@ fn golden_digests_of_the_fixed_bundle() {
     assert_eq!(
         digests(&v),
         [
-            "sha256:4c33b564fbb6d76a8c27e828f9eeead74de8741e8a35c20b1c01e43c319ef9fa",
+            "sha256:c7be5c43f2847706f3f105fd658340e4a97da76b81baf5ba29a156d3563351a0",
             "sha256:1812e61f9b34186bda52af3aa356dd611f03694506ffe15c0b9f5dbe624aafb9",
             "sha256:d341a3efd20c7374f4bf85bded8595daf5f348b7f878e107167f779226627604",
-            "sha256:8d93c4a53c6bb8730c11ee16d0eae6f81f487a7ff2a1ac6a9d9d8ea8f4df8914",
+            "sha256:1fb8a5a7aa98c4ffe3c1c2144edbee9e2913c67318801a7936253d104ba9ed21",
         ]
     );
 }
@@ -459,4 +459,23 @@ fn an_empty_folder_becomes_the_layout() {
         .into_iter()
         .collect();
     assert_eq!(names, ["empty", "root"]);
+}
+
+/// The progress bar is for terminals: piped, a build writes nothing to stderr.
+#[test]
+fn no_progress_output_when_stderr_is_not_a_terminal() {
+    let dir = scratch();
+    let root = dir.path().join("root");
+    fixed_bundle(&root);
+    std::fs::write(root.join("etc/big"), vec![b'p'; 3 << 20]).unwrap();
+    let out = packer()
+        .arg("build")
+        .arg(&root)
+        .arg("--oci-layout")
+        .arg(dir.path().join("img"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 4);
 }

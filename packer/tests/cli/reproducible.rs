@@ -45,10 +45,19 @@ fn same_bundle_same_digests_whatever_folder_time_owner_umask_threads() {
     let a = dir.path().join("first/place");
     let b = dir.path().join("somewhere-else");
     fixed_bundle(&a);
-    // a big enough file that 2 threads really split the gzip work
-    let big: Vec<u8> = (0..5_000_000u32)
-        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-        .collect();
+    // a big compressible file, so 2 threads really split the gzip work and every block after
+    // the first deflates against the previous block's tail: a dictionary that depended on the
+    // thread count would change the layer digest (random bytes would be stored, hiding it)
+    let mut big = Vec::with_capacity(5_000_000);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    while big.len() < 5_000_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        big.extend_from_slice(
+            ["penguin ", "shell ", "layer ", "tar\n", "gzip "][(x % 5) as usize].as_bytes(),
+        );
+    }
     std::fs::write(a.join("etc/big"), &big).unwrap();
     std::thread::sleep(Duration::from_millis(20));
     fixed_bundle(&b);
@@ -63,6 +72,9 @@ fn same_bundle_same_digests_whatever_folder_time_owner_umask_threads() {
     let one = build_under_umask(&a, &dir.path().join("img1"), "022", "1");
     let two = build_under_umask(&b, &dir.path().join("img2"), "077", "2");
     assert_eq!(one, two);
+    // the file was deflated, not stored
+    let layer = dir.path().join("img1/blobs/sha256").join(&one[0][7..]);
+    assert!(std::fs::metadata(layer).unwrap().len() < 2_000_000);
     // and the blob files themselves are byte-identical
     for d in &[&one[0], &one[2], &one[3]] {
         let p = |l: &str| dir.path().join(l).join("blobs/sha256").join(&d[7..]);

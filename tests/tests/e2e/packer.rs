@@ -282,3 +282,65 @@ fn packer_inspect_verifies_what_the_tools_accept() {
         assert!(out.ends_with("verified  3 blobs\n"), "{out}");
     }
 }
+
+/// A zstd layer (issue 13): podman pulls the layout and runs the shell from it, and skopeo
+/// decompresses the layer back to the very tar packer wrote beside it.
+#[test]
+fn podman_and_skopeo_read_a_zstd_layer() {
+    // podman names an image pulled from `oci:PATH` after PATH: keep it lowercase
+    let name = unique_name("packer-zstd");
+    let dir = tempfile::Builder::new()
+        .prefix(&name)
+        .rand_bytes(0)
+        .tempdir()
+        .unwrap();
+    let root = dir.path().join("rootfs");
+    penguin_bundle(&root);
+    let layout = dir.path().join("layout");
+    let rootfs_tar = dir.path().join("rootfs.tar");
+    let json = run_ok(
+        Command::new(packer_bin())
+            .arg("build")
+            .arg(&root)
+            .arg("--oci-layout")
+            .arg(&layout)
+            .arg("--rootfs-tar")
+            .arg(&rootfs_tar)
+            .args([
+                "--tag",
+                &format!("{name}:v1"),
+                "--entrypoint",
+                "/bin/penguinshell",
+            ])
+            .args(["--compression", "zstd", "--level", "9", "--json"]),
+    );
+    assert!(
+        json.contains("application/vnd.oci.image.layer.v1.tar+zstd"),
+        "{json}"
+    );
+    let source = format!("oci:{}:v1", layout.display());
+    let out = dir.path().join("dir");
+    run_ok(
+        Command::new(require("skopeo"))
+            .args(["copy", "--dest-decompress", &source])
+            .arg(format!("dir:{}", out.display())),
+    );
+    let tar = std::fs::read(&rootfs_tar).unwrap();
+    let decompressed = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .filter(|b| *b == tar)
+        .count();
+    assert_eq!(
+        decompressed,
+        1,
+        "one blob in {} is the layer tar",
+        out.display()
+    );
+
+    let pulled = run_ok(podman().args(["pull", "-q", &source]));
+    let id = pulled.lines().last().unwrap_or_default().trim().to_owned();
+    let stdout = run_ls(&mut podman(), &id, &[]);
+    let _ = podman().args(["rmi", "-f", &id]).output();
+    assert_eq!(stdout.replace(" run", ""), LS_ROOT);
+}

@@ -1,11 +1,17 @@
-//! `cargo xtask bench pack`: packer against umoci and the article's tar/gzip/sha256sum
-//! pipeline, on the same synthetic bundle, in the same session.
+//! `cargo xtask bench pack`: packer at every gzip level (and zstd) against umoci, GNU gzip -6
+//! and reference engines, on the same bundle, in the same session.
 //!
-//! The bundle (about 250 MiB, 2,000 files, half random bytes, half text) comes from a
-//! deterministic generator, so every machine benchmarks the same bytes. Each run times the
-//! whole command and reads its peak memory from GNU time; we print medians, ratios, and
-//! PASS/FAIL against the targets (packer wall at most 0.8 x umoci's, layer at most 1.02 x
-//! umoci's, peak memory at most 64 MiB). A missed target is a non-zero exit.
+//! The bundle is by default a realistic root filesystem assembled from what the machine has
+//! (Python's standard library, /usr/share/doc, locales, shared libraries; see [`realistic`]),
+//! copied in sorted order with fixed mtimes; `--synthetic` keeps the old generated bundle (half
+//! random bytes, half a word salad). Each run times every contender once, in an order rotated
+//! from run to run, reading wall time, CPU time and peak memory from GNU time. We print medians,
+//! ratios against umoci, and PASS/FAIL against the targets of issue 13; a missed target is a
+//! non-zero exit. `--plot FILE.svg` draws the size/time curve.
+
+mod plot;
+mod realistic;
+mod synthetic;
 
 use crate::util::{cargo, describe, run_cmd};
 use anyhow::{Context, Result, bail};
@@ -17,23 +23,38 @@ use std::time::Instant;
 /// Arguments of `cargo xtask bench pack`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Runs of each contender (the median is reported)
-    #[arg(long, default_value_t = 3)]
+    /// Runs of each contender (the median is reported); the order rotates between runs
+    #[arg(long, default_value_t = 5)]
     runs: usize,
+    /// Benchmark the generated synthetic bundle (half random bytes, half text) instead of the
+    /// realistic root filesystem
+    #[arg(long)]
+    synthetic: bool,
+    /// Size of the bundle in MiB
+    #[arg(long, default_value_t = 400)]
+    mib: u64,
     /// Files in the synthetic bundle
     #[arg(long, default_value_t = 2000)]
     files: usize,
-    /// Total size of the synthetic bundle in MiB
-    #[arg(long, default_value_t = 250)]
-    mib: u64,
+    /// packer gzip levels to measure, e.g. `1,3,6` (the default level is always measured)
+    #[arg(long, value_delimiter = ',', default_values_t = 1..=9)]
+    levels: Vec<u32>,
+    /// Skip the reference engines (libdeflate, ISA-L, pigz, zstd) and GNU gzip
+    #[arg(long)]
+    no_references: bool,
+    /// Draw the size/time curve as an SVG file
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
 }
 
-/// Targets from the issue.
-const MAX_WALL_RATIO: f64 = 0.8;
-const MAX_SIZE_RATIO: f64 = 1.02;
+/// Targets from issue 13, as ratios of medians against umoci in the same run.
+const MAX_DEFAULT_WALL: f64 = 0.6;
+const MAX_DEFAULT_SIZE: f64 = 1.0;
 const MAX_PEAK_MIB: f64 = 64.0;
+const MAX_SMALL_SIZE: f64 = 0.96;
+const MAX_SMALL_WALL: f64 = 1.0;
 
-/// One timed command: wall seconds, peak resident memory in KiB.
+/// One timed command: wall seconds, CPU seconds, peak resident memory in KiB.
 #[derive(Debug, Clone, Copy)]
 struct Sample {
     wall: f64,
@@ -42,160 +63,407 @@ struct Sample {
     max_rss_kib: u64,
 }
 
-pub fn run(args: Args) -> Result<()> {
-    if args.runs == 0 || args.files == 0 {
-        bail!("--runs and --files must be at least 1");
+/// Who is measured: packer, umoci, or a reference tool on the same uncompressed tar.
+#[derive(Debug, Clone, PartialEq)]
+enum Who {
+    PackerGzip(u32),
+    PackerZstd(i32),
+    Umoci,
+    /// GNU tar -czf: the article's way, gzip -6
+    TarGzip,
+    /// `program args < layer.tar > out`
+    Tool {
+        program: &'static str,
+        args: &'static [&'static str],
+        note: &'static str,
+    },
+}
+
+/// What the plot groups by colour.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Group {
+    Packer,
+    Competitor,
+    Reference,
+}
+
+struct Contender {
+    who: Who,
+    name: String,
+    samples: Vec<Sample>,
+    size: u64,
+    digest: Option<String>,
+}
+
+impl Contender {
+    fn new(who: Who) -> Self {
+        let default = packer::compress::DEFAULT_GZIP_LEVEL;
+        let name = match &who {
+            Who::PackerGzip(l) if *l == default => format!("packer gzip level {l} (default)"),
+            Who::PackerGzip(l) => format!("packer gzip level {l}"),
+            Who::PackerZstd(l) => format!("packer zstd level {l}"),
+            Who::Umoci => "umoci init + new + insert".to_owned(),
+            Who::TarGzip => "GNU tar -czf (gzip -6)".to_owned(),
+            Who::Tool {
+                program,
+                args,
+                note,
+            } => format!("{program} {} {note}", args.join(" ")),
+        };
+        Contender {
+            who,
+            name,
+            samples: Vec::new(),
+            size: 0,
+            digest: None,
+        }
     }
-    for tool in ["umoci", "tar", "gzip", "gunzip", "sha256sum"] {
-        tests::tools::find_on_path(tool)
-            .with_context(|| format!("{tool} is not installed; `cargo xtask ci` installs it"))?;
+
+    fn group(&self) -> Group {
+        match self.who {
+            Who::PackerGzip(_) | Who::PackerZstd(_) => Group::Packer,
+            Who::Umoci | Who::TarGzip => Group::Competitor,
+            Who::Tool { .. } => Group::Reference,
+        }
+    }
+
+    fn median(&self) -> Sample {
+        use super::median;
+        Sample {
+            wall: median(self.samples.iter().map(|s| s.wall).collect()),
+            cpu: median(self.samples.iter().map(|s| s.cpu).collect()),
+            max_rss_kib: median(self.samples.iter().map(|s| s.max_rss_kib).collect()),
+        }
+    }
+}
+
+/// The reference engines, each on the same uncompressed tar.
+fn references() -> Vec<Who> {
+    let tool = |program, args, note| Who::Tool {
+        program,
+        args,
+        note,
+    };
+    vec![
+        tool("gzip", &["-6", "-c"][..], "(GNU gzip, 1 thread)"),
+        tool("pigz", &["-6", "-c"][..], "(all cores)"),
+        tool("libdeflate-gzip", &["-4", "-c"][..], "(1 thread)"),
+        tool("libdeflate-gzip", &["-6", "-c"][..], "(1 thread)"),
+        tool("igzip", &["-3", "-c"][..], "(ISA-L, 1 thread)"),
+        tool("zstd", &["-T0", "-3", "-c"][..], "(all cores)"),
+        tool("zstd", &["-T0", "-9", "-c"][..], "(all cores)"),
+    ]
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if args.runs == 0 || args.files == 0 || args.mib == 0 {
+        bail!("--runs, --files and --mib must be at least 1");
+    }
+    if let Some(bad) = args.levels.iter().find(|l| !(1..=9).contains(*l)) {
+        bail!("invalid level {bad} in --levels: expected levels from 1 to 9");
+    }
+    let mut needed = vec![("umoci", "umoci"), ("tar", "tar"), ("gzip", "gzip")];
+    if !args.no_references {
+        needed.extend([
+            ("pigz", "pigz"),
+            ("libdeflate-gzip", "libdeflate-tools"),
+            ("igzip", "isal"),
+            ("zstd", "zstd"),
+        ]);
+    }
+    for (tool, package) in needed {
+        tests::tools::find_on_path(tool).with_context(|| {
+            format!(
+                "{tool} is not installed: apt-get install -y {package} \
+                 (or --no-references to skip the reference engines)"
+            )
+        })?;
     }
     let time = Path::new("/usr/bin/time");
     if !time.is_file() {
         bail!("/usr/bin/time (GNU time) is missing: apt-get install -y time");
     }
     let work = tests::tools::target_dir().join("bench-pack");
-    let bundle = work.join("bundle");
-    generate_bundle(&bundle, args.files, args.mib << 20)?;
+    std::fs::create_dir_all(&work)?;
+    let (bundle, makeup) = if args.synthetic {
+        let dir = work.join("synthetic");
+        synthetic::generate(&dir, args.files, args.mib << 20)?;
+        let makeup = format!(
+            "synthetic: {} files, half pseudo-random bytes, half a 30-word text salad",
+            args.files
+        );
+        (dir, makeup)
+    } else {
+        let dir = work.join("realistic");
+        let makeup = realistic::assemble(&dir, args.mib << 20)?;
+        (dir, makeup)
+    };
     let packer = build_packer()?;
     warm_cache(&bundle)?;
 
-    let mut packer_runs = Vec::new();
-    let mut umoci_runs = Vec::new();
-    let mut article_runs = Vec::new();
-    let (mut packer_size, mut umoci_size, mut article_size) = (0, 0, 0);
-    let mut packer_digest = None;
-    for run in 1..=args.runs {
-        eprintln!("run {run}/{}", args.runs);
-
-        let out = fresh(&work.join("packer-out"))?;
-        let layout = out.join("layout");
+    // the uncompressed layer tar that the reference engines compress
+    let tar = work.join("layer.tar");
+    {
+        let out = fresh(&work.join("tar-out"))?;
         let mut cmd = Command::new(&packer);
         cmd.arg("build")
             .arg(&bundle)
             .arg("--oci-layout")
-            .arg(&layout)
-            .args(["--tag", "bench:1", "--json"]);
-        let (sample, stdout) = timed(time, &mut cmd, &out)?;
-        packer_runs.push(sample);
-        packer_size = largest_blob(&layout)?;
-        let digest = json_field(&stdout, "layer", "digest");
-        if packer_digest.is_some() && packer_digest != digest {
-            bail!("packer gave a different layer digest on run {run}: not reproducible");
-        }
-        packer_digest = digest;
-
-        let out = fresh(&work.join("umoci-out"))?;
-        let layout = out.join("layout");
-        let image = format!("{}:bench", layout.display());
-        let steps = [
-            vec![
-                "init".to_owned(),
-                "--layout".to_owned(),
-                layout.display().to_string(),
-            ],
-            vec!["new".to_owned(), "--image".to_owned(), image.clone()],
-            vec![
-                "insert".to_owned(),
-                "--image".to_owned(),
-                image.clone(),
-                bundle.display().to_string(),
-                "/".to_owned(),
-            ],
-        ];
-        let mut total = Sample {
-            wall: 0.0,
-            cpu: 0.0,
-            max_rss_kib: 0,
-        };
-        for step in steps {
-            let mut cmd = Command::new("umoci");
-            cmd.args(step);
-            let (s, _) = timed(time, &mut cmd, &out)?;
-            total.wall += s.wall;
-            total.cpu += s.cpu;
-            total.max_rss_kib = total.max_rss_kib.max(s.max_rss_kib);
-        }
-        umoci_runs.push(total);
-        umoci_size = largest_blob(&layout)?;
-
-        let out = fresh(&work.join("article-out"))?;
-        let script = format!(
-            "cd '{}' && tar -czf '{out}/layer.tar.gz' * && sha256sum '{out}/layer.tar.gz' \
-             && gunzip -c '{out}/layer.tar.gz' | sha256sum",
-            bundle.display(),
-            out = out.display()
-        );
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c").arg(script);
-        let (s, _) = timed(time, &mut cmd, &out)?;
-        article_runs.push(s);
-        article_size = std::fs::metadata(out.join("layer.tar.gz"))?.len();
+            .arg(out.join("layout"))
+            .arg("--rootfs-tar")
+            .arg(&tar)
+            .args(["--tag", "bench:tar", "--compression", "none"]);
+        run_cmd(&mut cmd)?;
     }
 
-    let p = median(&packer_runs);
-    let u = median(&umoci_runs);
-    let a = median(&article_runs);
+    let mut levels = args.levels.clone();
+    levels.push(packer::compress::DEFAULT_GZIP_LEVEL);
+    levels.sort_unstable();
+    levels.dedup();
+    let mut contenders: Vec<Contender> = levels
+        .into_iter()
+        .map(|l| Contender::new(Who::PackerGzip(l)))
+        .collect();
+    contenders.push(Contender::new(Who::Umoci));
+    if !args.no_references {
+        contenders.push(Contender::new(Who::PackerZstd(3)));
+        contenders.push(Contender::new(Who::PackerZstd(9)));
+        contenders.push(Contender::new(Who::TarGzip));
+        contenders.extend(references().into_iter().map(Contender::new));
+    }
+
+    let n = contenders.len();
+    for run in 0..args.runs {
+        eprintln!("run {}/{}", run + 1, args.runs);
+        // rotate the order, so no contender always runs first (cold) or after the same one
+        for i in 0..n {
+            let c = &mut contenders[(i + run * n / args.runs) % n];
+            let (sample, size, digest) = measure(&c.who, time, &packer, &bundle, &tar, &work)?;
+            if run > 0 && (c.digest != digest || c.size != size) {
+                bail!(
+                    "{} gave different bytes on run {}: not reproducible",
+                    c.name,
+                    run + 1
+                );
+            }
+            c.samples.push(sample);
+            c.size = size;
+            c.digest = digest;
+        }
+    }
+
+    report(
+        &contenders,
+        &makeup,
+        &bundle,
+        &tar,
+        args.runs,
+        args.plot.as_deref(),
+    )
+}
+
+/// Prints the table and the verdicts; draws the plot.
+fn report(
+    contenders: &[Contender],
+    makeup: &str,
+    bundle: &Path,
+    tar: &Path,
+    runs: usize,
+    plot_to: Option<&Path>,
+) -> Result<()> {
+    let umoci = contenders
+        .iter()
+        .find(|c| c.who == Who::Umoci)
+        .expect("umoci is always measured");
+    let u = umoci.median();
     let mib = |kib: u64| kib as f64 / 1024.0;
+    println!("bundle ({}):", bundle.display());
+    for line in makeup.lines() {
+        println!("  {line}");
+    }
     println!(
-        "bundle: {} files, {:.1} MiB ({})",
-        args.files,
-        dir_size(&bundle)? as f64 / 1048576.0,
-        bundle.display()
+        "  uncompressed layer tar: {:.1} MB",
+        std::fs::metadata(tar)?.len() as f64 / 1e6
     );
-    println!("medians over {} runs:", args.runs);
+    println!("medians over {runs} runs, order rotated between runs; ratios against umoci:");
     println!(
-        "  {:<48} {:>8} {:>8} {:>14} {:>10}",
-        "", "wall s", "cpu s", "layer bytes", "peak MiB"
+        "  {:<46} {:>7} {:>7} {:>12} {:>7} {:>7} {:>8}",
+        "", "wall s", "cpu s", "layer bytes", "wall x", "size x", "peak MiB"
     );
-    let row = |name: &str, s: Sample, size: u64| {
+    for c in contenders {
+        let m = c.median();
         println!(
-            "  {:<48} {:>8.2} {:>8.2} {:>14} {:>10.1}",
-            name,
-            s.wall,
-            s.cpu,
-            size,
-            mib(s.max_rss_kib)
+            "  {:<46} {:>7.2} {:>7.2} {:>12} {:>7.3} {:>7.4} {:>8.1}",
+            c.name,
+            m.wall,
+            m.cpu,
+            c.size,
+            m.wall / u.wall,
+            c.size as f64 / umoci.size as f64,
+            mib(m.max_rss_kib)
         );
-    };
-    row("packer build (gzip, default level)", p, packer_size);
-    row("umoci init + new + insert", u, umoci_size);
-    row(
-        "article: tar -czf, sha256sum, gunzip|sha256sum",
-        a,
-        article_size,
-    );
-    let wall_ratio = p.wall / u.wall;
-    let size_ratio = packer_size as f64 / umoci_size as f64;
-    let peak = mib(p.max_rss_kib);
-    println!("ratios:");
-    println!("  packer / article pipeline wall   {:.3}", p.wall / a.wall);
-    println!("  packer / umoci cpu               {:.3}", p.cpu / u.cpu);
+    }
+
+    let default = contenders
+        .iter()
+        .find(|c| c.who == Who::PackerGzip(packer::compress::DEFAULT_GZIP_LEVEL))
+        .expect("the default level is always measured");
+    let d = default.median();
+    let wall = d.wall / u.wall;
+    let size = default.size as f64 / umoci.size as f64;
+    let peak = mib(d.max_rss_kib);
+    // the fastest packer gzip level whose layer is at most 0.96 x umoci's
+    let small = contenders
+        .iter()
+        .filter(|c| matches!(c.who, Who::PackerGzip(_)))
+        .filter(|c| c.size as f64 / umoci.size as f64 <= MAX_SMALL_SIZE)
+        .min_by(|a, b| a.median().wall.total_cmp(&b.median().wall));
     let verdict = |ok: bool| if ok { "PASS" } else { "FAIL" };
-    let checks = [
+    let mut checks = vec![
         (
-            format!("packer / umoci wall    {wall_ratio:.3}  (target <= {MAX_WALL_RATIO})"),
-            wall_ratio <= MAX_WALL_RATIO,
+            format!("default: wall {wall:.3} x umoci's (target <= {MAX_DEFAULT_WALL})"),
+            wall <= MAX_DEFAULT_WALL,
         ),
         (
-            format!("packer / umoci layer   {size_ratio:.4}  (target <= {MAX_SIZE_RATIO})"),
-            size_ratio <= MAX_SIZE_RATIO,
+            format!("default: layer {size:.4} x umoci's (target <= {MAX_DEFAULT_SIZE})"),
+            size <= MAX_DEFAULT_SIZE,
         ),
         (
-            format!("packer peak memory     {peak:.1} MiB  (target <= {MAX_PEAK_MIB} MiB)"),
+            format!("default: peak memory {peak:.1} MiB (target <= {MAX_PEAK_MIB})"),
             peak <= MAX_PEAK_MIB,
         ),
     ];
+    checks.push(match small {
+        Some(c) => {
+            let w = c.median().wall / u.wall;
+            (
+                format!(
+                    "small: {} gives {:.4} x umoci's layer at {w:.3} x its wall \
+                     (target <= {MAX_SMALL_SIZE} at <= {MAX_SMALL_WALL})",
+                    c.name,
+                    c.size as f64 / umoci.size as f64
+                ),
+                w <= MAX_SMALL_WALL,
+            )
+        }
+        None => (
+            format!("small: no packer gzip level gives <= {MAX_SMALL_SIZE} x umoci's layer"),
+            false,
+        ),
+    });
     let mut failed = 0;
+    println!("targets:");
     for (line, ok) in &checks {
         println!("  {} {line}", verdict(*ok));
         failed += usize::from(!ok);
+    }
+    if let Some(path) = plot_to {
+        let points: Vec<plot::Point> = contenders
+            .iter()
+            .map(|c| plot::Point {
+                label: c.name.clone(),
+                wall: c.median().wall,
+                size_ratio: c.size as f64 / umoci.size as f64,
+                group: c.group(),
+            })
+            .collect();
+        let title = format!(
+            "{} MB tar, medians of {runs} runs; layer size and wall time against umoci",
+            std::fs::metadata(tar)?.len() / 1_000_000
+        );
+        std::fs::write(path, plot::svg(&points, &title))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("plot: {}", path.display());
     }
     std::io::stdout().flush()?;
     if failed > 0 {
         bail!("{failed} of {} targets missed", checks.len());
     }
     Ok(())
+}
+
+/// Runs one contender once: its timing, the size of its layer and (for packer) its digest.
+fn measure(
+    who: &Who,
+    time: &Path,
+    packer: &Path,
+    bundle: &Path,
+    tar: &Path,
+    work: &Path,
+) -> Result<(Sample, u64, Option<String>)> {
+    let out = fresh(&work.join("out"))?;
+    let layout = out.join("layout");
+    let packer_build = |extra: &[String]| -> Result<(Sample, u64, Option<String>)> {
+        let mut cmd = Command::new(packer);
+        cmd.arg("build")
+            .arg(bundle)
+            .arg("--oci-layout")
+            .arg(&layout)
+            .args(["--tag", "bench:1", "--json"])
+            .args(extra);
+        let (sample, stdout) = timed(time, &mut cmd, &out)?;
+        Ok((
+            sample,
+            largest_blob(&layout)?,
+            json_field(&stdout, "layer", "digest"),
+        ))
+    };
+    match who {
+        Who::PackerGzip(level) if *level == packer::compress::DEFAULT_GZIP_LEVEL => {
+            packer_build(&[])
+        }
+        Who::PackerGzip(level) => packer_build(&["--level".to_owned(), level.to_string()]),
+        Who::PackerZstd(level) => packer_build(&[
+            "--compression".to_owned(),
+            "zstd".to_owned(),
+            "--level".to_owned(),
+            level.to_string(),
+        ]),
+        Who::Umoci => {
+            let image = format!("{}:bench", layout.display());
+            let layout = layout.display().to_string();
+            let bundle = bundle.display().to_string();
+            let steps: [&[&str]; 3] = [
+                &["init", "--layout", &layout],
+                &["new", "--image", &image],
+                &["insert", "--image", &image, &bundle, "/"],
+            ];
+            let mut total = Sample {
+                wall: 0.0,
+                cpu: 0.0,
+                max_rss_kib: 0,
+            };
+            for step in steps {
+                let mut cmd = Command::new("umoci");
+                cmd.args(step);
+                let (s, _) = timed(time, &mut cmd, &out)?;
+                total.wall += s.wall;
+                total.cpu += s.cpu;
+                total.max_rss_kib = total.max_rss_kib.max(s.max_rss_kib);
+            }
+            Ok((total, largest_blob(Path::new(&layout))?, None))
+        }
+        Who::TarGzip => {
+            let gz = out.join("layer.tar.gz");
+            let mut cmd = Command::new("tar");
+            cmd.arg("-C").arg(bundle).arg("-czf").arg(&gz).arg(".");
+            let (s, _) = timed(time, &mut cmd, &out)?;
+            Ok((s, std::fs::metadata(&gz)?.len(), None))
+        }
+        Who::Tool { program, args, .. } => {
+            let gz = out.join("layer.out");
+            let script = format!(
+                "exec {program} {} < '{}' > '{}'",
+                args.join(" "),
+                tar.display(),
+                gz.display()
+            );
+            let mut cmd = Command::new("sh");
+            cmd.arg("-c").arg(script);
+            let (s, _) = timed(time, &mut cmd, &out)?;
+            Ok((s, std::fs::metadata(&gz)?.len(), None))
+        }
+    }
 }
 
 fn build_packer() -> Result<PathBuf> {
@@ -224,7 +492,7 @@ fn fresh(dir: &Path) -> Result<PathBuf> {
     Ok(dir.to_path_buf())
 }
 
-/// Runs `cmd` under GNU time; returns wall time, peak memory and stdout.
+/// Runs `cmd` under GNU time; returns wall time, CPU time, peak memory and stdout.
 fn timed(time: &Path, cmd: &mut Command, scratch: &Path) -> Result<(Sample, String)> {
     let report = scratch.join(".time");
     let mut wrapped = Command::new(time);
@@ -272,23 +540,6 @@ fn timed(time: &Path, cmd: &mut Command, scratch: &Path) -> Result<(Sample, Stri
     ))
 }
 
-fn median(samples: &[Sample]) -> Sample {
-    let mid = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        }
-    };
-    Sample {
-        wall: mid(samples.iter().map(|s| s.wall).collect()),
-        cpu: mid(samples.iter().map(|s| s.cpu).collect()),
-        max_rss_kib: mid(samples.iter().map(|s| s.max_rss_kib as f64).collect()) as u64,
-    }
-}
-
 /// `"key": {"field": "value"}` from packer's one-line JSON, without a JSON dependency.
 fn json_field(json: &str, key: &str, field: &str) -> Option<String> {
     let at = json.find(&format!("\"{key}\":"))?;
@@ -308,132 +559,15 @@ fn largest_blob(layout: &Path) -> Result<u64> {
     Ok(max)
 }
 
-fn dir_size(dir: &Path) -> Result<u64> {
-    let mut total = 0;
-    for e in std::fs::read_dir(dir)? {
-        let e = e?;
-        let m = e.metadata()?;
-        total += if m.is_dir() {
-            dir_size(&e.path())?
-        } else {
-            m.len()
-        };
-    }
-    Ok(total)
-}
-
 /// Reads every file once so every contender starts with the bundle in the page cache.
 fn warm_cache(dir: &Path) -> Result<()> {
     for e in std::fs::read_dir(dir)? {
         let e = e?;
         if e.file_type()?.is_dir() {
             warm_cache(&e.path())?;
-        } else {
+        } else if e.file_type()?.is_file() {
             std::io::copy(&mut std::fs::File::open(e.path())?, &mut std::io::sink())?;
         }
     }
-    Ok(())
-}
-
-/// A deterministic pseudo-random sequence (xorshift64*), the same on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
-const WORDS: &[&str] = &[
-    "penguin",
-    "shell",
-    "layer",
-    "digest",
-    "manifest",
-    "config",
-    "registry",
-    "blob",
-    "tar",
-    "gzip",
-    "container",
-    "image",
-    "upload",
-    "the",
-    "a",
-    "of",
-    "and",
-    "to",
-    "in",
-    "is",
-    "docker",
-    "bundle",
-    "rootfs",
-    "sha256",
-    "index",
-    "platform",
-    "linux",
-    "amd64",
-    "static",
-    "binary",
-];
-
-/// Writes the synthetic bundle unless a marker says this exact one is already there:
-/// `files` files in folders of 50, sizes spread around the mean, every other file random
-/// bytes, the rest text.
-fn generate_bundle(dir: &Path, files: usize, total: u64) -> Result<()> {
-    // the marker sits beside the bundle, so it is not part of it
-    let marker = dir.with_extension("generated");
-    let id = format!("v1 files={files} total={total}\n");
-    if std::fs::read_to_string(&marker).ok().as_deref() == Some(id.as_str()) {
-        return Ok(());
-    }
-    eprintln!(
-        "generating the {} MiB bundle in {}",
-        total >> 20,
-        dir.display()
-    );
-    fresh(dir)?;
-    let mean = total / files as u64;
-    let mut rng = Rng(0x5eed_1234_abcd_ef01);
-    let mut written = 0u64;
-    for i in 0..files {
-        let sub = dir.join(format!("d{:03}", i / 50));
-        std::fs::create_dir_all(&sub)?;
-        // sizes from mean/16 to about 2 x mean, the last file takes up the rest
-        let size = if i + 1 == files {
-            total.saturating_sub(written)
-        } else {
-            (mean / 16 + rng.next() % (mean * 15 / 8)).min(total.saturating_sub(written))
-        };
-        let mut data = Vec::with_capacity(size as usize);
-        if i % 2 == 0 {
-            while (data.len() as u64) < size {
-                data.extend_from_slice(&rng.next().to_le_bytes());
-            }
-        } else {
-            while (data.len() as u64) < size {
-                let w = WORDS[(rng.next() % WORDS.len() as u64) as usize];
-                data.extend_from_slice(w.as_bytes());
-                data.push(if rng.next().is_multiple_of(12) {
-                    b'\n'
-                } else {
-                    b' '
-                });
-            }
-        }
-        data.truncate(size as usize);
-        std::fs::write(
-            sub.join(format!(
-                "f{i:04}.{}",
-                if i % 2 == 0 { "bin" } else { "txt" }
-            )),
-            &data,
-        )?;
-        written += size;
-    }
-    std::fs::write(&marker, id)?;
     Ok(())
 }

@@ -1,18 +1,19 @@
-//! Gzip the layer, on all cores, pigz-style; or zstd; or nothing.
+//! Gzip on all cores, pigz-style, byte-identical whatever the number of threads.
 //!
-//! Gzip output is byte-identical whatever the number of threads: the input is cut into fixed
-//! [`GZIP_BLOCK`]-byte blocks; each block is deflated on its own with the previous 32 KiB of
-//! input as its dictionary and ends with a sync flush (the last one with the final block); the
-//! raw deflate streams are joined into ONE gzip member whose CRC32 is combined from the
-//! blocks' CRCs. A 64 KiB segment whose byte histogram says it is incompressible (random bytes,
-//! compressed files) is written as stored deflate blocks instead, at no CPU cost. The header
-//! has mtime 0, no file name, OS unix. Blocks in flight are bounded,
-//! so memory stays bounded too.
-//!
-//! Zstd uses libzstd's multithreaded mode with at least one worker, whose output does not
-//! depend on the number of workers.
+//! The input is cut into fixed [`GZIP_BLOCK`]-byte blocks, each compressed on its own by
+//! libdeflate (no dictionary: libdeflate has none, and a block of 1 MiB loses about 0.3% for
+//! it). libdeflate always ends a stream with a final block, so each piece but the very last is
+//! walked ([`super::deflate_walk`]) to clear that block's BFINAL bit and end it byte-aligned;
+//! the raw deflate pieces are then joined into ONE gzip member whose CRC32 is combined from
+//! the blocks' CRCs. Inside a block, each 8 KiB segment ([`SEGMENT`]) whose byte histogram
+//! says it is incompressible (random bytes, compressed files) is written as stored deflate
+//! blocks instead, at no CPU cost. The header has mtime 0, no file name, OS unix. Blocks in
+//! flight are bounded, so memory stays bounded too. The bytes depend only on the input, the
+//! level and the libdeflate version pinned in Cargo.lock.
 
-use flate2::{Compress, Compression as Level, FlushCompress, Status};
+use super::MAX_THREADS;
+use super::deflate_walk;
+use libdeflater::{CompressionLvl, Compressor};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
@@ -21,107 +22,9 @@ use std::thread::JoinHandle;
 
 /// Bytes of input per independently deflated block.
 pub const GZIP_BLOCK: usize = 1 << 20;
-/// The deflate window: how much preceding input each block may refer to.
-const DICT: usize = 32 * 1024;
-
-/// The default gzip level: zlib-ng's "fast" strategy. On the benchmark bundle
-/// (`cargo xtask bench pack`) the layer is a little smaller than umoci's (pgzip) and 5% larger
-/// than level 6's, for a fifth of level 6's CPU time. `--level 6` or `9` trade time for bytes.
-pub const DEFAULT_GZIP_LEVEL: u32 = 2;
-/// Bytes per libzstd multithreading job.
-const ZSTD_JOB: u32 = 2 << 20;
-/// At most this many compression threads: more would only add blocks in flight (memory).
-pub const MAX_THREADS: usize = 16;
-/// The default zstd level (libzstd's own default).
-pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
-
-/// Which compression a layer gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    /// gzip (deflate) at a level 1..=9
-    Gzip(u32),
-    /// zstd at a level 1..=19
-    Zstd(i32),
-    /// an uncompressed tar
-    None,
-}
-
-impl Compression {
-    /// The default level of each kind: [`DEFAULT_GZIP_LEVEL`], [`DEFAULT_ZSTD_LEVEL`].
-    pub fn default_of(kind: &str) -> Option<Compression> {
-        match kind {
-            "gzip" => Some(Compression::Gzip(DEFAULT_GZIP_LEVEL)),
-            "zstd" => Some(Compression::Zstd(DEFAULT_ZSTD_LEVEL)),
-            "none" => Some(Compression::None),
-            _ => None,
-        }
-    }
-}
-
-/// The number of compression threads to use by default: every core.
-pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// A compressor in the stream: tar bytes in, compressed bytes out to `W`.
-pub enum Compressor<W: Write + Send + 'static> {
-    /// parallel gzip
-    Gzip(ParallelGzip<W>),
-    /// libzstd
-    Zstd(zstd::stream::write::Encoder<'static, W>),
-    /// pass-through
-    None(W),
-}
-
-impl<W: Write + Send + 'static> Compressor<W> {
-    /// Starts compressing into `out` with `threads` threads.
-    pub fn new(kind: Compression, threads: usize, out: W) -> io::Result<Self> {
-        Ok(match kind {
-            Compression::Gzip(level) => Compressor::Gzip(ParallelGzip::new(out, level, threads)),
-            Compression::Zstd(level) => {
-                let mut enc = zstd::stream::write::Encoder::new(out, level)?;
-                enc.multithread(threads.clamp(1, 8) as u32)?;
-                // fixed 2 MiB jobs: bounded memory, and output independent of the worker count
-                enc.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB))?;
-                enc.include_checksum(false)?;
-                enc.include_contentsize(false)?;
-                Compressor::Zstd(enc)
-            }
-            Compression::None => Compressor::None(out),
-        })
-    }
-
-    /// Ends the stream and returns the writer.
-    pub fn finish(self) -> io::Result<W> {
-        match self {
-            Compressor::Gzip(g) => g.finish(),
-            Compressor::Zstd(z) => z.finish(),
-            Compressor::None(w) => Ok(w),
-        }
-    }
-}
-
-impl<W: Write + Send + 'static> Write for Compressor<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Compressor::Gzip(g) => g.write(buf),
-            Compressor::Zstd(z) => z.write(buf),
-            Compressor::None(w) => w.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Compressor::Gzip(_) => Ok(()),
-            Compressor::Zstd(z) => z.flush(),
-            Compressor::None(w) => w.flush(),
-        }
-    }
-}
 
 struct Job {
     seq: u64,
-    dict: Vec<u8>,
     data: Vec<u8>,
     last: bool,
 }
@@ -137,7 +40,6 @@ pub struct ParallelGzip<W: Write> {
     out: W,
     level: u32,
     block: Vec<u8>,
-    dict: Vec<u8>,
     next_seq: u64,
     next_write: u64,
     pending: BTreeMap<u64, Done>,
@@ -190,7 +92,6 @@ impl<W: Write> ParallelGzip<W> {
             out,
             level,
             block: Vec::with_capacity(GZIP_BLOCK),
-            dict: Vec::new(),
             next_seq: 0,
             next_write: 0,
             pending: BTreeMap::new(),
@@ -210,18 +111,8 @@ impl<W: Write> ParallelGzip<W> {
             self.header_written = true;
         }
         let data = std::mem::replace(&mut self.block, Vec::with_capacity(GZIP_BLOCK));
-        let tail = data.len().saturating_sub(DICT);
-        let mut next_dict = self.dict.clone();
-        if data.len() >= DICT {
-            next_dict.clear();
-        } else {
-            let keep = (next_dict.len() + data.len()).saturating_sub(DICT);
-            next_dict.drain(..keep);
-        }
-        next_dict.extend_from_slice(&data[tail..]);
         let job = Job {
             seq: self.next_seq,
-            dict: std::mem::replace(&mut self.dict, next_dict),
             data,
             last,
         };
@@ -303,8 +194,8 @@ impl<W: Write> Write for ParallelGzip<W> {
     }
 }
 
-/// Deflates one block (raw deflate, previous input as dictionary) ending in a sync flush, or in
-/// the final block when `last`.
+/// Deflates one block (raw deflate) ending byte-aligned and not final, or in the final block
+/// when `last`.
 fn deflate_block(job: Job, level: u32) -> Done {
     let mut crc = crc32fast::Hasher::new();
     crc.update(&job.data);
@@ -316,27 +207,14 @@ fn deflate_block(job: Job, level: u32) -> Done {
             // only the final block of an empty or block-aligned stream is empty
             out.extend_from_slice(&stored_blocks(b"", job.last));
         }
-        let mut compress: Option<Compress> = None;
+        let mut compressor: Option<Compressor> = None;
         for (i, &(start, end, stored)) in runs.iter().enumerate() {
             let last = job.last && i + 1 == runs.len();
             if stored {
                 out.extend_from_slice(&stored_blocks(&data[start..end], last));
             } else {
-                // the 32 KiB of input before this run, from the previous block if needed
-                let mut dict = Vec::with_capacity(DICT);
-                if start < DICT {
-                    let from_prev = (DICT - start).min(job.dict.len());
-                    dict.extend_from_slice(&job.dict[job.dict.len() - from_prev..]);
-                }
-                dict.extend_from_slice(&data[start.saturating_sub(DICT)..start]);
-                let c = match &mut compress {
-                    Some(c) => {
-                        c.reset();
-                        c
-                    }
-                    None => compress.insert(Compress::new(Level::new(level), false)),
-                };
-                deflate_run(c, &data[start..end], &dict, last, &mut out)?;
+                let c = compressor.get_or_insert_with(|| Compressor::new(libdeflate_level(level)));
+                deflate_run(c, &data[start..end], last, &mut out)?;
             }
         }
         Ok(out)
@@ -346,6 +224,11 @@ fn deflate_block(job: Job, level: u32) -> Done {
         deflated,
         crc,
     }
+}
+
+/// libdeflate's level for ours: the same number, within libdeflate's 1..=12.
+fn libdeflate_level(level: u32) -> CompressionLvl {
+    CompressionLvl::new(level.clamp(1, 12) as i32).unwrap_or_default()
 }
 
 /// Bytes per unit of the stored-or-deflated decision.
@@ -365,38 +248,18 @@ fn classify(data: &[u8]) -> Vec<(usize, usize, bool)> {
     runs
 }
 
-/// Raw deflate of `data` with `dict` as history, ending in a sync flush (byte-aligned), or in
-/// the final block when `last`.
-fn deflate_run(
-    c: &mut Compress,
-    data: &[u8],
-    dict: &[u8],
-    last: bool,
-    out: &mut Vec<u8>,
-) -> io::Result<()> {
-    let start_in = c.total_in();
-    if !dict.is_empty() {
-        c.set_dictionary(dict).map_err(io::Error::other)?;
+/// Raw deflate of `data` appended to `out`, ending byte-aligned and not final, or in the final
+/// block when `last`.
+fn deflate_run(c: &mut Compressor, data: &[u8], last: bool, out: &mut Vec<u8>) -> io::Result<()> {
+    let mut piece = vec![0u8; c.deflate_compress_bound(data.len())];
+    let n = c
+        .deflate_compress(data, &mut piece)
+        .map_err(|e| io::Error::other(format!("libdeflate: {e:?}")))?;
+    piece.truncate(n);
+    if !last {
+        deflate_walk::unfinish(&mut piece)?;
     }
-    let flush = if last {
-        FlushCompress::Finish
-    } else {
-        FlushCompress::Sync
-    };
-    out.reserve(data.len() + data.len() / 8 + 1024);
-    loop {
-        let consumed = (c.total_in() - start_in) as usize;
-        let status = c
-            .compress_vec(&data[consumed..], out, flush)
-            .map_err(io::Error::other)?;
-        let all_in = (c.total_in() - start_in) as usize == data.len();
-        let room_left = out.len() < out.capacity();
-        match status {
-            Status::StreamEnd => break,
-            _ if all_in && room_left && !last => break,
-            _ => out.reserve(out.capacity().max(4096)),
-        }
-    }
+    out.extend_from_slice(&piece);
     Ok(())
 }
 
@@ -453,12 +316,12 @@ fn stored_blocks(data: &[u8], last: bool) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::io::Read;
 
-    fn sample(len: usize) -> Vec<u8> {
-        // half text, half pseudo-random, deterministic
+    /// Half text, half pseudo-random bytes (stored), deterministic.
+    pub(in crate::compress) fn sample(len: usize) -> Vec<u8> {
         let mut x: u64 = 0x9e3779b97f4a7c15;
         (0..len)
             .map(|i| {
@@ -472,6 +335,25 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    /// Compressible text without a short period: words picked pseudo-randomly.
+    fn text(len: usize) -> Vec<u8> {
+        const WORDS: [&str; 12] = [
+            "penguin", "shell", "layer", "digest", "blob", "tar", "gzip", "the", "of", "and",
+            "registry", "manifest",
+        ];
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut out = Vec::with_capacity(len + 16);
+        while out.len() < len {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            out.extend_from_slice(WORDS[(x % 12) as usize].as_bytes());
+            out.push(if x.is_multiple_of(11) { b'\n' } else { b' ' });
+        }
+        out.truncate(len);
+        out
     }
 
     fn gzip(data: &[u8], threads: usize, chunk: usize) -> Vec<u8> {
@@ -517,6 +399,20 @@ mod tests {
     }
 
     #[test]
+    fn compressible_data_gives_the_same_bytes_with_1_2_and_3_threads() {
+        let data = text(3 * GZIP_BLOCK + 4321);
+        let one = gzip(&data, 1, 100_003);
+        assert!(one.len() < data.len() / 2, "compressible: {}", one.len());
+        assert_eq!(one, gzip(&data, 2, 1 << 16));
+        assert_eq!(one, gzip(&data, 3, GZIP_BLOCK));
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&one[..])
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, data);
+    }
+
+    #[test]
     fn random_blocks_are_stored_and_text_is_deflated() {
         let data = sample(2 * GZIP_BLOCK);
         let random = &data[100_000..170_000];
@@ -539,7 +435,7 @@ mod tests {
     fn block_splitting_costs_little_against_serial_gzip() {
         let data = sample(4 * GZIP_BLOCK);
         let ours = gzip(&data, 2, 1 << 16);
-        let mut serial = flate2::write::GzEncoder::new(Vec::new(), Level::new(6));
+        let mut serial = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
         serial.write_all(&data).unwrap();
         let serial = serial.finish().unwrap();
         assert!(
@@ -548,18 +444,5 @@ mod tests {
             ours.len(),
             serial.len()
         );
-    }
-
-    #[test]
-    fn zstd_output_does_not_depend_on_workers() {
-        let data = sample(3 * GZIP_BLOCK);
-        let run = |threads| {
-            let mut c = Compressor::new(Compression::Zstd(3), threads, Vec::new()).unwrap();
-            c.write_all(&data).unwrap();
-            c.finish().unwrap()
-        };
-        let one = run(1);
-        assert_eq!(one, run(2));
-        assert_eq!(zstd::decode_all(&one[..]).unwrap(), data);
     }
 }
