@@ -683,7 +683,7 @@ impl Pushing {
                 .map(|p| layout.read_manifest(&p.manifest))
                 .collect::<packer::Result<Vec<_>>>()?;
             for_each_parallel(&manifests, manifests.len(), |manifest| {
-                push_manifest(&self.client, &manifest.digest().to_string(), manifest).map(|_| ())
+                push_manifest(&self.client, manifest.digest().as_ref(), manifest).map(|_| ())
             })?;
         }
         let top = layout.read_manifest(report.top())?;
