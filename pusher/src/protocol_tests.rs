@@ -561,7 +561,8 @@ fn a_bad_digest_in_a_pulled_manifest_is_one_registry_error() {
         .unwrap_err();
     assert_eq!(e.exit_code(), crate::errors::EXIT_REGISTRY, "{e}");
     assert_eq!(e.to_string().matches("etc/passwd").count(), 1, "{e}");
-    assert!(e.to_string().contains("invalid digest"), "{e}");
+    assert!(e.to_string().contains("the manifest"), "{e}");
+    assert_eq!(e.to_string().lines().count(), 1, "{e}");
 }
 
 /// A small valid OCI image manifest (one config, no layers), kept with its exact bytes.

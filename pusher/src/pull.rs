@@ -49,10 +49,19 @@ pub fn get_manifest(client: &Client, reference: &str) -> Result<Manifest> {
         .map(|c| c.split(';').next().unwrap_or("").trim().to_string())
         .filter(|c| c.starts_with("application/vnd."))
         .map(|c| MediaType::from(c.as_str()));
-    Manifest::parse(bytes, content_type.as_ref(), "the manifest").map_err(|e| Error::Protocol {
-        op: client.op,
-        reference: client.reference.to_string(),
-        message: e.to_string(),
+    Manifest::parse(bytes, content_type.as_ref(), "the manifest").map_err(|e| {
+        // the parser's own words say what is wrong (an invalid digest, a missing field)
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            message += &format!(": {cause}");
+            source = cause.source();
+        }
+        Error::Protocol {
+            op: client.op,
+            reference: client.reference.to_string(),
+            message: crate::errors::escape_remote(&message),
+        }
     })
 }
 

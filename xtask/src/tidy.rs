@@ -78,9 +78,23 @@ pub fn unused_dependencies(root: &Path) -> Result<Vec<String>> {
             rust_files(&dir.join(sub), &mut files)?;
         }
         let mut code = String::new();
-        for f in files {
-            code += &std::fs::read_to_string(&f)
+        let mut read = std::collections::HashSet::new();
+        while let Some(f) = files.pop() {
+            if !read.insert(f.clone()) {
+                continue;
+            }
+            let text = std::fs::read_to_string(&f)
                 .with_context(|| format!("cannot read {}", f.display()))?;
+            // a module another crate shares through `#[path = "..."]` counts as this crate's code
+            for line in text.lines() {
+                let Some(rest) = line.trim_start().strip_prefix("#[path = \"") else {
+                    continue;
+                };
+                if let (Some(end), Some(dir)) = (rest.find('"'), f.parent()) {
+                    files.push(dir.join(&rest[..end]));
+                }
+            }
+            code += &text;
             code.push('\n');
         }
         for dep in declared(&manifest) {
