@@ -5,41 +5,68 @@ use crate::client::Client;
 use crate::errors::{Error, Result};
 use crate::pull::get_manifest;
 use crate::transport::Request;
-use packer::model::{ImageConfiguration, Parsed, platform_string};
+use packer::model::{Descriptor, ImageConfiguration, Parsed, platform_string};
 use std::fmt;
 use ureq::http::Method;
 
 /// Configs larger than this are refused.
 const CONFIG_LIMIT: u64 = 8 << 20;
 
-/// What `pusher inspect` prints.
+/// What `pusher inspect` prints: the same lines, in the same words, as `packer inspect` prints
+/// for an image on disk (`image`, `manifest`, `platform`, `created`, `entrypoint`, `env`,
+/// `config`, `layer`), so the two can be read side by side.
 #[derive(Debug, Clone)]
 pub struct Inspection {
     /// The reference inspected.
     pub reference: String,
-    /// The manifest digest.
-    pub digest: String,
-    /// The manifest media type.
-    pub media_type: String,
+    /// The manifest (or index) as the registry serves it.
+    pub manifest: Descriptor,
     /// `os/architecture[/variant]` and, for an index, each manifest's digest.
     pub platforms: Vec<(String, Option<String>)>,
-    /// Config summary lines (`name`, `value`), for an image manifest.
-    pub config: Vec<(String, String)>,
+    /// The config's summary lines (`created`, `entrypoint`, `cmd`, `env`, ...), for an image.
+    pub settings: Vec<(&'static str, String)>,
+    /// The config blob (its digest checked), for an image.
+    pub config: Option<Descriptor>,
+    /// The layers, for an image.
+    pub layers: Vec<Descriptor>,
 }
 
 impl fmt::Display for Inspection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "reference:  {}", self.reference)?;
-        writeln!(f, "digest:     {}", self.digest)?;
-        writeln!(f, "media type: {}", self.media_type)?;
+        let m = &self.manifest;
+        writeln!(f, "image     {}", self.reference)?;
+        let kind = if self.platforms.iter().any(|(_, child)| child.is_some()) {
+            "index    "
+        } else {
+            "manifest "
+        };
+        writeln!(
+            f,
+            "{kind} {}  {} bytes  {}",
+            m.digest(),
+            m.size(),
+            m.media_type()
+        )?;
         for (p, d) in &self.platforms {
             match d {
-                Some(d) => writeln!(f, "platform:   {p} {d}")?,
-                None => writeln!(f, "platform:   {p}")?,
+                Some(d) => writeln!(f, "platform  {p}  {d}")?,
+                None => writeln!(f, "platform  {p}")?,
             }
         }
-        for (k, v) in &self.config {
-            writeln!(f, "{:<11} {v}", format!("{k}:"))?;
+        for (k, v) in &self.settings {
+            writeln!(f, "{k:<9} {v}")?;
+        }
+        if let Some(c) = &self.config {
+            writeln!(f, "config    {}  {} bytes  ok", c.digest(), c.size())?;
+        }
+        for l in &self.layers {
+            writeln!(
+                f,
+                "layer     {}  {} bytes  {}",
+                l.digest(),
+                l.size(),
+                l.media_type()
+            )?;
         }
         Ok(())
     }
@@ -50,10 +77,11 @@ pub fn inspect(client: &Client) -> Result<Inspection> {
     let m = get_manifest(client, client.reference.manifest_ref())?;
     let mut out = Inspection {
         reference: client.reference.to_string(),
-        digest: m.digest().to_string(),
-        media_type: m.media_type().to_string(),
+        manifest: m.descriptor(),
         platforms: Vec::new(),
-        config: Vec::new(),
+        settings: Vec::new(),
+        config: None,
+        layers: Vec::new(),
     };
     if m.is_index() {
         for d in m.children() {
@@ -104,42 +132,34 @@ pub fn inspect(client: &Client) -> Result<Inspection> {
     if let Some(variant) = v.variant().as_deref().filter(|s| !s.is_empty()) {
         platform = format!("{platform}/{variant}");
     }
-    out.platforms.push((platform, None));
-    out.config.push((
-        "config".into(),
-        format!("{} ({} bytes)", config.digest(), config.size()),
-    ));
+    out.platforms
+        .push((crate::errors::escape_remote(&platform), None));
+    let text = |s: &str| crate::errors::escape_remote(s);
     if let Some(c) = v.created() {
-        out.config
-            .push(("created".into(), crate::errors::escape_remote(c)));
+        out.settings.push(("created", text(c)));
     }
     if let Some(cfg) = v.config() {
         let list = |l: &Option<Vec<String>>| {
             l.as_ref()
-                .map(|l| serde_json::to_string(l).expect("strings serialize"))
+                .map(|l| text(&serde_json::to_string(l).expect("strings serialize")))
         };
-        let text = |s: &Option<String>| {
-            s.as_ref()
-                .filter(|s| !s.is_empty())
-                .map(|s| serde_json::to_string(s).expect("a string serializes"))
-        };
-        let fields = [
-            ("entrypoint", list(cfg.entrypoint())),
-            ("cmd", list(cfg.cmd())),
-            ("env", list(cfg.env())),
-            ("workingdir", text(cfg.working_dir())),
-            ("user", text(cfg.user())),
-        ];
-        for (key, value) in fields {
-            if let Some(value) = value {
-                out.config.push((key.into(), value));
-            }
+        if let Some(e) = list(cfg.entrypoint()) {
+            out.settings.push(("entrypoint", e));
+        }
+        if let Some(c) = list(cfg.cmd()) {
+            out.settings.push(("cmd", c));
+        }
+        for e in cfg.env().iter().flatten() {
+            out.settings.push(("env", text(e)));
+        }
+        if let Some(w) = cfg.working_dir().as_deref().filter(|w| !w.is_empty()) {
+            out.settings.push(("workdir", text(w)));
+        }
+        if let Some(u) = cfg.user().as_deref().filter(|u| !u.is_empty()) {
+            out.settings.push(("user", text(u)));
         }
     }
-    let total: u64 = image.layers().iter().map(|l| l.size()).sum();
-    out.config.push((
-        "layers".into(),
-        format!("{} ({total} bytes compressed)", image.layers().len()),
-    ));
+    out.config = Some(config.clone());
+    out.layers = image.layers().clone();
     Ok(out)
 }

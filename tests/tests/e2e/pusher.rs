@@ -305,10 +305,10 @@ fn pull_reproduces_the_source_blobs_byte_for_byte() {
             .args(["inspect", &reference]),
     );
     assert!(
-        inspect.contains(&format!("digest:     {digest}")),
+        inspect.contains(&format!("manifest  {digest}  ")),
         "{inspect}"
     );
-    assert!(inspect.contains("platform:   linux/amd64"), "{inspect}");
+    assert!(inspect.contains("platform  linux/amd64"), "{inspect}");
 }
 
 fn assert_failure(out: &Output, code: i32, must_contain: &str, secrets: &[String]) -> String {

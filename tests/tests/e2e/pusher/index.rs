@@ -105,11 +105,11 @@ fn an_index_is_pushed_with_its_manifests_first() {
     let inspect =
         run_ok(pusher(config.path()).args(["inspect", &reg.reference("multi/penguin:latest")]));
     assert!(
-        inspect.contains("platform:   linux/amd64 sha256:"),
+        inspect.contains("platform  linux/amd64  sha256:"),
         "{inspect}"
     );
     assert!(
-        inspect.contains("platform:   linux/arm64 sha256:"),
+        inspect.contains("platform  linux/arm64  sha256:"),
         "{inspect}"
     );
     check_with_docker_and_skopeo(&reg, &reg.reference("multi/penguin:latest"), &digest);
