@@ -1,6 +1,8 @@
 //! Links the static (musl) release shell without unwind tables: about 55 KB of the
 //! stripped binary that nothing reads, since the size-tuned `[profile.shell]` aborts on
-//! panic. Other builds (tests, the host debug build) keep the default layout.
+//! panic. The same build sets `cfg(static_shell)`, which compiles in src/no_unwind.rs so
+//! that libunwind stays out too (and with it std's backtrace symbolizer: about 275 KB).
+//! Other builds (tests, the host debug build) keep the default layout and unwinder.
 
 use std::env;
 
