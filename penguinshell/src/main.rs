@@ -4,6 +4,8 @@
 //! - stdin is a terminal: the interactive REPL ([`repl`]);
 //! - otherwise: read stdin line by line, exit at end of input with the last status.
 
+#[cfg(static_shell)]
+mod no_unwind;
 mod repl;
 
 use penguinshell::shell::{self, Flow, Shell};

@@ -587,6 +587,17 @@ mod tests {
                 "{}",
                 target.platform
             );
+            // no unwinder and no backtrace symbolizer (penguinshell/src/no_unwind.rs): the
+            // libunwind's log messages and gimli's DWARF section names are absent
+            let bytes = std::fs::read(&path).unwrap();
+            for marker in [&b"libunwind: "[..], b".debug_info.dwo"] {
+                assert!(
+                    !bytes.windows(marker.len()).any(|w| w == marker),
+                    "{}: {} in the static shell",
+                    target.platform,
+                    String::from_utf8_lossy(marker)
+                );
+            }
             // the size budget holds on every platform
             use crate::bench::shell::{MAX_BINARY, MAX_GZIPPED};
             let size = std::fs::metadata(&path).unwrap().len();
