@@ -231,3 +231,78 @@ proptest! {
         inspect_holds_up(dir.path())?;
     }
 }
+
+/// The bytes of a real `packer build --docker-archive` tar (built once).
+fn archive_bytes() -> &'static [u8] {
+    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BYTES.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("rootfs/bin")).unwrap();
+        std::fs::write(dir.path().join("rootfs/bin/sh"), vec![b'p'; 3000]).unwrap();
+        let archive = dir.path().join("image.tar");
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_packer"))
+            .arg("build")
+            .arg(dir.path().join("rootfs"))
+            .arg("--oci-layout")
+            .arg(dir.path().join("oci"))
+            .arg("--docker-archive")
+            .arg(&archive)
+            .arg("--tag")
+            .arg("fuzz:latest")
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "{status:?}");
+        std::fs::read(archive).unwrap()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The tar reader of archives: a damaged archive (flipped bytes, cut short) is read as
+    /// untrusted input: no panic, one line of error, and nothing lands outside its folder.
+    #[test]
+    fn damaged_archives(flips in prop::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 0..8),
+                        cut in prop::option::of(any::<prop::sample::Index>())) {
+        let mut bytes = archive_bytes().to_vec();
+        for (at, x) in &flips {
+            let i = at.index(bytes.len());
+            bytes[i] ^= x;
+        }
+        if let Some(at) = cut {
+            bytes.truncate(at.index(bytes.len()));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("image.tar");
+        std::fs::write(&path, &bytes).unwrap();
+        match packer::inspect::inspect(path.to_str().unwrap()) {
+            Ok(_) => {}
+            Err(e) => {
+                let chain = format!("{:#}", anyhow::Error::from(e));
+                prop_assert!(!chain.contains('\n'), "{chain}");
+            }
+        }
+        let beside: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        prop_assert_eq!(beside.len(), 1);
+    }
+
+    /// The transport syntax (`oci:`, `oci-archive:`, `docker-archive:`, `docker://`, bare):
+    /// any input parses or is refused with one line; a well-formed registry name round-trips.
+    #[test]
+    fn transport_names(input in "\\PC{0,40}",
+                       host in "[a-z]{1,8}(\\.[a-z]{1,5})?(:[1-9][0-9]{0,3})?",
+                       repo in "[a-z0-9]{1,8}(/[a-z0-9]{1,8}){0,2}",
+                       tag in "[A-Za-z0-9_][A-Za-z0-9_.-]{0,10}") {
+        if let Err(e) = packer::transport::ImageName::parse(&input) {
+            prop_assert!(!e.to_string().contains('\n'), "{e}");
+        }
+        let typed = format!("docker://{host}/{repo}:{tag}");
+        let name = packer::transport::ImageName::parse(&typed).unwrap();
+        prop_assert!(matches!(name, packer::transport::ImageName::Docker(_)), "{typed}");
+        let shown = name.to_string();
+        prop_assert_eq!(
+            packer::transport::ImageName::parse(&shown).unwrap().to_string(),
+            shown
+        );
+    }
+}
