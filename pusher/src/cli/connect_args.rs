@@ -78,6 +78,8 @@ impl ConnectArgs {
     ) -> pusher::Result<ClientOptions> {
         let found = find_credentials(reference, flags)?;
         if self.trace {
+            // the library hands its trace lines to the program: print them on stderr
+            pusher::transport::trace::set_sink(|text| eprint!("{text}"));
             match &found {
                 Some((_, origin)) => eprintln!("* credentials from {origin}"),
                 None => eprintln!("* no credentials: anonymous"),

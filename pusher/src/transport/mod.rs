@@ -191,7 +191,7 @@ impl Response {
     /// values of secret-looking keys redacted.
     pub(crate) fn trace_json_body(&self, body: &[u8]) {
         if let Some(id) = self.traced {
-            eprintln!("<{id} {}", trace::redact_json(body));
+            trace::emit(&format!("<{id} {}\n", trace::redact_json(body)));
         }
     }
 
@@ -435,11 +435,11 @@ impl Transport {
             }
             Err(e) => {
                 if self.trace {
-                    eprintln!(
-                        "<{id} error: {} ({} ms)",
+                    trace::emit(&format!(
+                        "<{id} error: {} ({} ms)\n",
                         self.describe(&e),
                         started.elapsed().as_millis()
-                    );
+                    ));
                 }
                 Err(e)
             }
@@ -511,11 +511,11 @@ impl Transport {
                 return Err(fail(failure, attempt, unreachable));
             }
             if self.trace {
-                eprintln!(
-                    "* retry {attempt}/{} in {} ms",
+                trace::emit(&format!(
+                    "* retry {attempt}/{} in {} ms\n",
                     self.retry.max_attempts - 1,
                     delay.as_millis()
-                );
+                ));
             }
             std::thread::sleep(delay);
         }

@@ -86,6 +86,25 @@ pub fn redact_authorization(value: &str) -> String {
     format!("{} <redacted>", escape_remote(scheme))
 }
 
+/// Where `--trace` lines go: the program sets it (pusher and `cargo xtask image` send them to
+/// stderr); the library itself prints nothing, so without a sink tracing shows nothing.
+static SINK: std::sync::OnceLock<Box<Sink>> = std::sync::OnceLock::new();
+
+/// What takes the trace text.
+type Sink = dyn Fn(&str) + Send + Sync;
+
+/// Sets where `--trace` text goes, once per process (later calls are ignored).
+pub fn set_sink(sink: impl Fn(&str) + Send + Sync + 'static) {
+    let _ = SINK.set(Box::new(sink));
+}
+
+/// Hands trace text (whole lines, each ending in a newline) to the sink, if any.
+pub(crate) fn emit(text: &str) {
+    if let Some(sink) = SINK.get() {
+        sink(text);
+    }
+}
+
 /// A number for each exchange, so `--trace` pairs requests and answers of concurrent uploads.
 pub(super) fn next_exchange_id() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -95,7 +114,7 @@ pub(super) fn next_exchange_id() -> u64 {
 /// The request line and headers, as sent to `url` (which differs from `req.url` after a
 /// redirect); `auth` is whether an Authorization header went with it.
 pub(super) fn trace_request(id: u64, req: &Request, url: &str, auth: Option<&str>) {
-    eprint!("{}", request_text(id, req, url, auth));
+    emit(&request_text(id, req, url, auth));
 }
 
 /// What `--trace` prints for a request.
@@ -131,7 +150,7 @@ const TRACED_RESPONSE_HEADERS: &[&str] = &[
 ];
 
 pub(super) fn trace_response(id: u64, r: &Response, took: Duration) {
-    eprint!("{}", response_text(id, r, took));
+    emit(&response_text(id, r, took));
 }
 
 /// What `--trace` prints for an answer.
