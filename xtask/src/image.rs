@@ -501,7 +501,10 @@ fn print_report(r: &ImageReport, outputs: &Outputs) {
             p.layer.digest(),
             p.layer.size()
         );
-        println!("    diff id   {}  {} bytes of tar", p.diff_id, p.tar_size);
+        println!(
+            "    diff id   {}  {} bytes uncompressed",
+            p.diff_id, p.tar_size
+        );
         println!(
             "    config    {}  {} bytes",
             p.config.digest(),
