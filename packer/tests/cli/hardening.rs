@@ -303,9 +303,9 @@ fn concurrent_builds_into_one_layout_keep_every_tag() {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let mut want: BTreeSet<String> = (0..N).map(|i| format!("t{i}")).collect();
+        let mut want: BTreeSet<String> = (0..N).map(|i| format!("p:t{i}")).collect();
         if layout == "img" {
-            want.insert("base".to_owned());
+            want.insert("p:base".to_owned());
         }
         assert_eq!(tags_in(&p.join(layout)), want, "{layout}");
         assert!(leftovers(p).is_empty(), "{:?}", leftovers(p));

@@ -565,8 +565,8 @@ fn multi_platform_index_runs_on_every_platform() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "multi")
-        .expect("the layout tags the pulled image \"multi\"");
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == reference.as_str())
+        .expect("the layout names the pulled image by its reference");
     assert_eq!(top["digest"].as_str(), Some(arm_manifest.as_str()));
     let manifest = json(blob(arm_manifest));
     let config = json(blob(manifest["config"]["digest"].as_str().unwrap()));

@@ -318,7 +318,7 @@ fn podman_and_skopeo_read_a_zstd_layer() {
         json.contains("application/vnd.oci.image.layer.v1.tar+zstd"),
         "{json}"
     );
-    let source = format!("oci:{}:v1", layout.display());
+    let source = format!("oci:{}:{name}:v1", layout.display());
     let out = dir.path().join("dir");
     run_ok(
         Command::new(require("skopeo"))
