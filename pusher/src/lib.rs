@@ -48,6 +48,7 @@
 //!     oci_layout: dir.path().join("layout"),
 //!     docker_archive: None,
 //!     rootfs_tar: None,
+//!     progress: packer::layer::Progress::none(),
 //! })?;
 //!
 //! // push: blobs, then the manifest with its exact bytes; the digest comes back
