@@ -5,7 +5,7 @@ use crate::error::{Error, IoContext, Result};
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// The xattr a layer keeps (file capabilities, e.g. `cap_net_bind_service`).
@@ -103,7 +103,7 @@ impl Bundle {
                 } else {
                     return Err(Error::SpecialFile {
                         path: host,
-                        kind: special_kind(&ft),
+                        kind: crate::fsutil::kind_name(ft),
                     });
                 };
                 let capability = match kind {
@@ -149,7 +149,7 @@ impl Bundle {
         let meta = std::fs::metadata(&source).io("read", &source)?;
         if !meta.is_file() {
             return Err(Error::SpecialFile {
-                kind: special_kind(&meta.file_type()),
+                kind: crate::fsutil::kind_name(meta.file_type()),
                 path: source,
             });
         }
@@ -281,22 +281,6 @@ fn normalize(path: &[u8]) -> Result<Vec<u8>> {
         });
     }
     Ok(parts.join(&b'/'))
-}
-
-fn special_kind(ft: &std::fs::FileType) -> &'static str {
-    if ft.is_fifo() {
-        "fifo"
-    } else if ft.is_socket() {
-        "socket"
-    } else if ft.is_char_device() {
-        "character device"
-    } else if ft.is_block_device() {
-        "block device"
-    } else if ft.is_dir() {
-        "directory"
-    } else {
-        "special file"
-    }
 }
 
 /// Reads `security.capability` of `path` (not following symlinks); absent is `None`.
