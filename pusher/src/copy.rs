@@ -7,9 +7,9 @@
 use crate::client::Client;
 use crate::errors::{Error, Result};
 use crate::progress::{BlobOutcome, Progress};
-use crate::pull::{get_blob, get_manifest};
+use crate::pull::{get_blob, get_manifest, open_blob};
 use crate::push::{for_each_parallel, push_manifest};
-use crate::upload::{Blob, UploadOptions, check_blob_exists, mount_blob, upload_blob};
+use crate::upload::{Blob, UploadOptions, upload_blob, upload_from_reader};
 use packer::OciLayout;
 use packer::build::CONTAINERD_IMAGE_NAME;
 use packer::model::{Descriptor, Manifest, platform_string};
@@ -281,35 +281,14 @@ fn copy_blob(
             upload_blob(client, &blob, &options.upload, bp)
         }
         (Source::Registry(from), Sink::Registry(to)) => {
-            if check_blob_exists(to, &digest)? {
-                bp.finish(BlobOutcome::Exists);
-                return Ok(BlobOutcome::Exists);
-            }
-            if from.reference.registry == to.reference.registry
-                && mount_blob(to, &digest, &from.reference.repository)?.is_none()
-            {
-                bp.finish(BlobOutcome::Mounted);
-                return Ok(BlobOutcome::Mounted);
-            }
-            // another registry: through a temporary file, verified on the way in and out
-            let spool = tempfile::tempdir().map_err(|e| Error::Io {
-                path: std::env::temp_dir(),
-                source: e,
-            })?;
-            let layout = OciLayout::create(spool.path())
-                .map_err(|e| write_error(spool.path().display().to_string(), e))?;
-            get_blob(from, &layout, desc, &bp)?;
-            let path = layout.blob_path(desc.digest());
-            let blob = Blob {
-                digest: &digest,
-                size: desc.size(),
-                path: &path,
-            };
+            // one registry: a mount; another: streamed from one to the other, nothing on disk
             let options = UploadOptions {
-                mount_from: None,
+                mount_from: (from.reference.registry == to.reference.registry)
+                    .then(|| from.reference.repository.clone()),
                 ..options.upload.clone()
             };
-            upload_blob(to, &blob, &options, bp)
+            let mut open = || open_blob(from, desc);
+            upload_from_reader(to, &digest, desc.size(), &mut open, &options, bp)
         }
     }
 }
