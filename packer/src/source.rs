@@ -146,9 +146,15 @@ impl ImageSource for LayoutSource {
     }
 
     fn open_blob(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send>> {
-        let path = self.layout.blob_file(desc)?;
-        let file = File::open(&path).io("read blob", &path)?;
-        Ok(Box::new(io::BufReader::with_capacity(1 << 16, file)))
+        crate::digest::sha256_hex(desc.digest())?;
+        let path = self.layout.blob_path(desc.digest());
+        // a regular file, never a device or a fifo; its size and digest are the reader's to
+        // check, as for every source, and it reads no more than one byte past the size
+        let (file, _) = crate::layout::open_regular(&path, None, "read blob")?;
+        Ok(Box::new(io::BufReader::with_capacity(
+            1 << 16,
+            file.take(desc.size() + 1),
+        )))
     }
 
     fn blob_file(&self, desc: &Descriptor) -> Option<PathBuf> {
@@ -545,8 +551,9 @@ impl ImageSource for ArchiveSource {
             return Err(Error::Malformed {
                 what,
                 reason: format!(
-                    "declared {} bytes, more than the {MANIFEST_LIMIT} a manifest may have",
-                    desc.size()
+                    "{} bytes, more than the {} MiB a manifest, index or config may have",
+                    desc.size(),
+                    MANIFEST_LIMIT >> 20
                 ),
             });
         }
