@@ -63,6 +63,7 @@
 
 #![warn(missing_docs)]
 
+pub mod apply;
 pub mod build;
 pub mod bundle;
 pub mod compress;
