@@ -429,7 +429,7 @@ pub fn build(bundle: &Bundle, opts: &BuildOptions) -> Result<BuildReport> {
                 image.manifest.digest().clone(),
             ],
             &index_json,
-            &manifest_json,
+            Some(&manifest_json),
             tmp.path(),
             opts.settings.source_date_epoch,
         )?;

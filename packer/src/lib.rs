@@ -81,6 +81,8 @@ pub mod manifest;
 pub mod model;
 pub(crate) mod pipe;
 pub mod reference;
+pub mod sink;
+pub mod source;
 pub(crate) mod tar;
 pub mod transport;
 
