@@ -258,7 +258,11 @@ impl ConfigEditor {
                 if !self.cmd_set {
                     self.config_mut().remove("Cmd");
                 }
-                self.history(nop(format!("ENTRYPOINT {}", go_quote_list(args))), None, true);
+                self.history(
+                    nop(format!("ENTRYPOINT {}", go_quote_list(args))),
+                    None,
+                    true,
+                );
             }
             Step::Cmd(args) => {
                 self.config_mut().insert("Cmd".to_owned(), json!(args));

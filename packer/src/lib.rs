@@ -64,6 +64,7 @@
 #![warn(missing_docs)]
 
 pub mod apply;
+pub mod base;
 pub mod build;
 pub mod bundle;
 pub mod compress;

@@ -25,8 +25,7 @@ use crate::digest::{DigestReader, DigestWriter, sha256_digest};
 use crate::docker_archive::DockerManifestEntry;
 use crate::error::{Error, IoContext, Result};
 use crate::layout::{
-    INDEX_FILE, MANIFEST_LIMIT, MAX_JSON_SIZE, OCI_LAYOUT_FILE, OciLayout,
-    ref_name, resolve_in,
+    INDEX_FILE, MANIFEST_LIMIT, MAX_JSON_SIZE, OCI_LAYOUT_FILE, OciLayout, ref_name, resolve_in,
 };
 use crate::manifest::{DOCKER_CONFIG, DOCKER_LAYER_GZIP, Format, image_manifest};
 use crate::model::{Descriptor, Digest, ImageConfiguration, ImageIndex, Manifest, MediaType};
@@ -114,7 +113,11 @@ impl LayoutSource {
 
 impl ImageSource for LayoutSource {
     fn name(&self) -> String {
-        let suffix = self.name.as_ref().map(|n| format!(":{n}")).unwrap_or_default();
+        let suffix = self
+            .name
+            .as_ref()
+            .map(|n| format!(":{n}"))
+            .unwrap_or_default();
         format!("oci:{}{suffix}", self.layout.root().display())
     }
 
@@ -398,13 +401,8 @@ impl ArchiveSource {
             blobs.insert(desc.digest().clone(), ClassicBlob { entry, compress });
             layers.push(desc);
         }
-        let manifest = image_manifest(
-            Format::Docker,
-            config_desc,
-            layers,
-            &Default::default(),
-            "",
-        )?;
+        let manifest =
+            image_manifest(Format::Docker, config_desc, layers, &Default::default(), "")?;
         Ok(Top::Classic {
             manifest: Manifest::from_image(&manifest)?,
             blobs,
@@ -413,12 +411,7 @@ impl ArchiveSource {
 
     /// One classic layer: gzip (as it is) or a plain tar (compressed once to learn the
     /// digest); either way its diff id is checked.
-    fn classic_layer(
-        &self,
-        name: &str,
-        entry: Entry,
-        diff_id: &str,
-    ) -> Result<(Descriptor, bool)> {
+    fn classic_layer(&self, name: &str, entry: Entry, diff_id: &str) -> Result<(Descriptor, bool)> {
         let mut magic = [0u8; 2];
         let n = self
             .file
@@ -427,10 +420,8 @@ impl ArchiveSource {
         let gzipped = n == 2 && magic == [0x1f, 0x8b] && entry.size > 2;
         let what = format!("{name} in {}", self.path.display());
         let (diff, digest, size) = if gzipped {
-            let mut raw = DigestReader::new(io::BufReader::with_capacity(
-                1 << 16,
-                self.section(entry),
-            ));
+            let mut raw =
+                DigestReader::new(io::BufReader::with_capacity(1 << 16, self.section(entry)));
             let mut gunzip = DigestReader::new(flate2::bufread::GzDecoder::new(
                 io::BufReader::with_capacity(1 << 16, &mut raw),
             ));
