@@ -69,9 +69,12 @@ pub mod build;
 pub mod bundle;
 pub mod compress;
 pub mod config;
+#[path = "containerfile_shim.rs"]
+pub mod containerfile;
 pub mod digest;
 pub mod docker_archive;
 pub mod error;
+pub mod executor;
 pub(crate) mod fsutil;
 pub mod index;
 pub mod inspect;
