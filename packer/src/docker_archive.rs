@@ -31,13 +31,13 @@ pub fn blob_name(digest: &Digest) -> String {
 }
 
 /// Writes the archive for the image in `layout` to `out`: `blobs/`, `index.json` (given
-/// bytes), `manifest.json`, `oci-layout`, in bytewise path order with normalized headers.
+/// bytes), `manifest.json` (when given), `oci-layout`, in bytewise path order with normalized headers.
 /// `blobs` lists the digests to include (each is read from the layout once).
 pub fn write_archive(
     layout: &crate::layout::OciLayout,
     blobs: &[Digest],
     index_json: &[u8],
-    manifest_json: &[u8],
+    manifest_json: Option<&[u8]>,
     out: &Path,
     mtime: u64,
 ) -> Result<()> {
@@ -65,7 +65,9 @@ pub fn write_archive(
             tar.content(&mut f, size, &mut buf)?;
         }
         tar.file_bytes(b"index.json", 0o644, index_json)?;
-        tar.file_bytes(b"manifest.json", 0o644, manifest_json)?;
+        if let Some(manifest_json) = manifest_json {
+            tar.file_bytes(b"manifest.json", 0o644, manifest_json)?;
+        }
         tar.file_bytes(
             b"oci-layout",
             0o644,

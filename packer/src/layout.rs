@@ -179,50 +179,7 @@ impl OciLayout {
     /// name ends in `:latest`. With no tag, the only entry of `index.json`. None, several, or
     /// two entries with the same name is an error that lists the names.
     pub fn resolve(&self, tag: Option<&str>) -> Result<Descriptor> {
-        let index = self.index()?;
-        let manifests = index.manifests();
-        let available: Vec<String> = manifests
-            .iter()
-            .filter_map(ref_name)
-            .map(str::to_owned)
-            .collect();
-        let Some(tag) = tag else {
-            return match manifests.as_slice() {
-                [only] => Ok(only.clone()),
-                _ => Err(Error::AmbiguousImage {
-                    layout: self.root.clone(),
-                    count: manifests.len(),
-                    available,
-                }),
-            };
-        };
-        let mut found: Vec<&Descriptor> = manifests
-            .iter()
-            .filter(|d| ref_name(d) == Some(tag))
-            .collect();
-        if found.is_empty() && !tag.contains([':', '/']) {
-            found = manifests
-                .iter()
-                .filter(|d| ref_name(d).and_then(|n| tag_of(n)) == Some(tag))
-                .collect();
-        }
-        match found.as_slice() {
-            [only] => Ok((*only).clone()),
-            [] => Err(Error::TagNotFound {
-                layout: self.root.clone(),
-                tag: tag.to_owned(),
-                available,
-            }),
-            several => Err(Error::AmbiguousImage {
-                layout: self.root.clone(),
-                count: several.len(),
-                available: several
-                    .iter()
-                    .filter_map(|d| ref_name(d))
-                    .map(str::to_owned)
-                    .collect(),
-            }),
-        }
+        resolve_in(&self.index()?, tag, &self.root)
     }
 
     /// `blobs/<algorithm>/<hex>` for `digest` (whether or not it exists).
@@ -573,6 +530,54 @@ fn read_bounded(
         });
     }
     Ok(bytes)
+}
+
+/// [`OciLayout::resolve`] over an `index.json` already read; `place` names the layout or
+/// archive in errors.
+pub fn resolve_in(index: &ImageIndex, tag: Option<&str>, place: &Path) -> Result<Descriptor> {
+    let manifests = index.manifests();
+    let available: Vec<String> = manifests
+        .iter()
+        .filter_map(ref_name)
+        .map(str::to_owned)
+        .collect();
+    let Some(tag) = tag else {
+        return match manifests.as_slice() {
+            [only] => Ok(only.clone()),
+            _ => Err(Error::AmbiguousImage {
+                layout: place.to_path_buf(),
+                count: manifests.len(),
+                available,
+            }),
+        };
+    };
+    let mut found: Vec<&Descriptor> = manifests
+        .iter()
+        .filter(|d| ref_name(d) == Some(tag))
+        .collect();
+    if found.is_empty() && !tag.contains([':', '/']) {
+        found = manifests
+            .iter()
+            .filter(|d| ref_name(d).and_then(|n| tag_of(n)) == Some(tag))
+            .collect();
+    }
+    match found.as_slice() {
+        [only] => Ok((*only).clone()),
+        [] => Err(Error::TagNotFound {
+            layout: place.to_path_buf(),
+            tag: tag.to_owned(),
+            available,
+        }),
+        several => Err(Error::AmbiguousImage {
+            layout: place.to_path_buf(),
+            count: several.len(),
+            available: several
+                .iter()
+                .filter_map(|d| ref_name(d))
+                .map(str::to_owned)
+                .collect(),
+        }),
+    }
 }
 
 /// An index with no entries, as a new layout starts.

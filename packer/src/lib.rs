@@ -65,6 +65,8 @@
 
 #![warn(missing_docs)]
 
+pub mod apply;
+pub mod base;
 pub mod build;
 pub mod bundle;
 pub mod compress;
@@ -83,6 +85,8 @@ pub mod manifest;
 pub mod model;
 pub(crate) mod pipe;
 pub mod reference;
+pub mod sink;
+pub mod source;
 pub(crate) mod tar;
 pub mod transport;
 

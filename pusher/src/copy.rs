@@ -7,34 +7,28 @@
 use crate::client::Client;
 use crate::errors::{Error, Result};
 use crate::progress::{BlobOutcome, Progress};
-use crate::pull::{get_blob, get_manifest};
+use crate::pull::{get_blob, get_manifest, open_blob};
 use crate::push::{for_each_parallel, push_manifest};
-use crate::upload::{Blob, UploadOptions, check_blob_exists, mount_blob, upload_blob};
-use packer::OciLayout;
-use packer::build::CONTAINERD_IMAGE_NAME;
+use crate::upload::{Blob, UploadOptions, upload_blob, upload_from_reader};
 use packer::model::{Descriptor, Manifest, platform_string};
-use std::path::PathBuf;
+use packer::sink::DiskSink;
+use packer::source::ImageSource;
 use std::sync::Mutex;
 
 /// Where an image is read from.
 #[derive(Clone, Copy)]
 pub enum Source<'a> {
-    /// An image on disk and the name it was given by (for messages).
-    Layout(&'a packer::SourceImage, &'a str),
+    /// An image on disk: a layout folder or an archive, read through packer's
+    /// [`ImageSource`] (see [`packer::source::open`]).
+    Disk(&'a dyn ImageSource),
     /// An image in a registry (the client's reference).
     Registry(&'a Client),
 }
 
 /// Where an image is written.
 pub enum Sink<'a> {
-    /// An OCI layout folder (created if missing or empty) and the name to give the image in
-    /// its `index.json`.
-    Layout {
-        /// The folder.
-        dir: PathBuf,
-        /// `org.opencontainers.image.ref.name` (also written as `io.containerd.image.name`).
-        name: Option<String>,
-    },
+    /// A layout folder or an archive (see [`packer::sink::DiskSink::open`]).
+    Disk(DiskSink),
     /// A registry (the client's reference).
     Registry(&'a Client),
 }
@@ -65,7 +59,7 @@ pub struct CopyReport {
 
 fn source_error(source: &Source<'_>, e: packer::Error) -> Error {
     let name = match source {
-        Source::Layout(_, name) => name.to_string(),
+        Source::Disk(image) => image.name(),
         Source::Registry(c) => c.reference.to_string(),
     };
     Error::Image {
@@ -76,15 +70,11 @@ fn source_error(source: &Source<'_>, e: packer::Error) -> Error {
 
 fn read_manifest(source: &Source<'_>, desc: Option<&Descriptor>) -> Result<Manifest> {
     match source {
-        Source::Layout(image, _) => {
-            let desc = match desc {
-                Some(d) => d.clone(),
-                None => image.descriptor().map_err(|e| source_error(source, e))?,
-            };
-            image
-                .read_manifest(&desc)
-                .map_err(|e| source_error(source, e))
+        Source::Disk(image) => match desc {
+            Some(d) => image.manifest(d),
+            None => image.top(),
         }
+        .map_err(|e| source_error(source, e)),
         Source::Registry(client) => {
             let manifest = match desc {
                 Some(d) => get_manifest(client, d.digest().as_ref())?,
@@ -112,7 +102,7 @@ fn platform_matches(entry: &Descriptor, want: &str) -> bool {
 /// Copies the image `source` names to `sink`; see the module doc.
 pub fn copy_image(
     source: Source<'_>,
-    sink: &Sink<'_>,
+    sink: Sink<'_>,
     options: &CopyOptions,
     progress: &Progress,
 ) -> Result<CopyReport> {
@@ -165,29 +155,17 @@ pub fn copy_image(
         }
     }
 
-    let dest_layout = match sink {
-        Sink::Layout { dir, .. } => {
-            Some(OciLayout::open_for_writing(dir).map_err(|e| Error::Write {
-                target: dir.display().to_string(),
-                source: e,
-            })?)
-        }
-        Sink::Registry(_) => None,
-    };
-    let write_error = |e: packer::Error| match sink {
-        Sink::Layout { dir, .. } => Error::Write {
-            target: dir.display().to_string(),
-            source: e,
+    let write_error = |e: packer::Error| Error::Write {
+        target: match &sink {
+            Sink::Disk(disk) => disk.target().display().to_string(),
+            Sink::Registry(c) => c.reference.to_string(),
         },
-        Sink::Registry(c) => Error::Write {
-            target: c.reference.to_string(),
-            source: e,
-        },
+        source: e,
     };
 
     let report = Mutex::new(CopyReport::default());
     for_each_parallel(&blobs, options.jobs, |desc| {
-        let outcome = copy_blob(&source, sink, dest_layout.as_ref(), desc, options, progress)?;
+        let outcome = copy_blob(&source, &sink, desc, options, progress)?;
         let mut r = report.lock().expect("report");
         match outcome {
             BlobOutcome::Exists => r.existed += 1,
@@ -198,23 +176,7 @@ pub fn copy_image(
     })?;
 
     match sink {
-        Sink::Layout { name, .. } => {
-            let layout = dest_layout.as_ref().expect("a layout sink has a layout");
-            for m in children.iter().chain(std::iter::once(&top)) {
-                layout
-                    .write_blob(&m.descriptor(), m.bytes())
-                    .map_err(write_error)?;
-            }
-            let mut desc = top.descriptor();
-            if let Some(name) = name {
-                let mut annotations = std::collections::HashMap::new();
-                annotations.insert(CONTAINERD_IMAGE_NAME.to_owned(), name.clone());
-                desc.set_annotations(Some(annotations));
-            }
-            layout
-                .add_to_index(desc, name.as_deref())
-                .map_err(write_error)?;
-        }
+        Sink::Disk(disk) => disk.commit(&top, &children).map_err(write_error)?,
         Sink::Registry(client) => {
             for m in &children {
                 push_manifest(client, m.digest().as_ref(), m)?;
@@ -236,80 +198,62 @@ pub fn copy_image(
 fn copy_blob(
     source: &Source<'_>,
     sink: &Sink<'_>,
-    dest_layout: Option<&OciLayout>,
     desc: &Descriptor,
     options: &CopyOptions,
     progress: &Progress,
 ) -> Result<BlobOutcome> {
     let digest = desc.digest().to_string();
     let bp = progress.blob(&digest, desc.size());
-    let write_error = |target: String, e: packer::Error| Error::Write { target, source: e };
     match (source, sink) {
-        (_, Sink::Layout { dir, .. }) => {
-            let layout = dest_layout.expect("a layout sink has a layout");
-            let target = dir.display().to_string();
-            if layout
-                .has_verified_blob(desc)
-                .map_err(|e| write_error(target.clone(), e))?
-            {
+        (_, Sink::Disk(disk)) => {
+            let layout = disk.layout();
+            let write_error = |e: packer::Error| Error::Write {
+                target: disk.target().display().to_string(),
+                source: e,
+            };
+            if layout.has_verified_blob(desc).map_err(write_error)? {
                 bp.finish(BlobOutcome::Exists);
                 return Ok(BlobOutcome::Exists);
             }
             match source {
                 Source::Registry(client) => get_blob(client, layout, desc, &bp)?,
-                Source::Layout(image, _) => {
-                    let path = image.blob_file(desc).map_err(|e| source_error(source, e))?;
-                    let file = std::fs::File::open(&path).map_err(|e| Error::Io {
-                        path: path.clone(),
-                        source: e,
-                    })?;
-                    layout
-                        .write_blob(desc, std::io::BufReader::new(file))
-                        .map_err(|e| write_error(target, e))?;
+                Source::Disk(image) => {
+                    let reader = image
+                        .open_blob(desc)
+                        .map_err(|e| source_error(source, e))?;
+                    layout.write_blob(desc, reader).map_err(write_error)?;
                 }
             }
             bp.finish(BlobOutcome::Pulled);
             Ok(BlobOutcome::Pulled)
         }
-        (Source::Layout(image, _), Sink::Registry(client)) => {
-            let path = image.blob_file(desc).map_err(|e| source_error(source, e))?;
-            let blob = Blob {
-                digest: &digest,
-                size: desc.size(),
-                path: &path,
-            };
-            upload_blob(client, &blob, &options.upload, bp)
-        }
+        (Source::Disk(image), Sink::Registry(client)) => match image.blob_file(desc) {
+            Some(path) => {
+                let blob = Blob {
+                    digest: &digest,
+                    size: desc.size(),
+                    path: &path,
+                };
+                upload_blob(client, &blob, &options.upload, bp)
+            }
+            None => {
+                let mut open = || {
+                    image
+                        .open_blob(desc)
+                        .map_err(|e| source_error(source, e))
+                };
+                upload_from_reader(client, &digest, desc.size(), &mut open, &options.upload, bp)
+            }
+        },
         (Source::Registry(from), Sink::Registry(to)) => {
-            if check_blob_exists(to, &digest)? {
-                bp.finish(BlobOutcome::Exists);
-                return Ok(BlobOutcome::Exists);
-            }
-            if from.reference.registry == to.reference.registry
-                && mount_blob(to, &digest, &from.reference.repository)?.is_none()
-            {
-                bp.finish(BlobOutcome::Mounted);
-                return Ok(BlobOutcome::Mounted);
-            }
-            // another registry: through a temporary file, verified on the way in and out
-            let spool = tempfile::tempdir().map_err(|e| Error::Io {
-                path: std::env::temp_dir(),
-                source: e,
-            })?;
-            let layout = OciLayout::create(spool.path())
-                .map_err(|e| write_error(spool.path().display().to_string(), e))?;
-            get_blob(from, &layout, desc, &bp)?;
-            let path = layout.blob_path(desc.digest());
-            let blob = Blob {
-                digest: &digest,
-                size: desc.size(),
-                path: &path,
-            };
+            // one registry: a mount; another: streamed from one to the other, nothing on disk
             let options = UploadOptions {
-                mount_from: None,
+                mount_from: (from.reference.registry == to.reference.registry)
+                    .then(|| from.reference.repository.clone()),
                 ..options.upload.clone()
             };
-            upload_blob(to, &blob, &options, bp)
+            let mut open = || open_blob(from, desc);
+            upload_from_reader(to, &digest, desc.size(), &mut open, &options, bp)
         }
     }
 }

@@ -1,8 +1,8 @@
 //! pusher: images on the wire, through the registry HTTP API.
 //!
 //! The article's last part as a library over `ureq`: get a token, upload each blob, commit it
-//! with its digest, push the manifest. It reads images through packer's OCI layout reader and
-//! builds no tarballs. It speaks packer's image model ([`packer::model`]): oci-spec
+//! with its digest, push the manifest. It reads and writes images on disk through packer's
+//! sources and sinks and builds no tarballs. It speaks packer's image model ([`packer::model`]): oci-spec
 //! descriptors, and manifests kept with their exact bytes.
 //!
 //! Module map:
@@ -22,12 +22,14 @@
 //! size. See SECURITY.md.
 //!
 //! Build with packer, push, then copy to another repository (mounted, not uploaded) and back
-//! into a layout (needs a registry at 127.0.0.1:5000, e.g. `cargo xtask registry`):
+//! into an OCI archive (needs a registry at 127.0.0.1:5000, e.g. `cargo xtask registry`):
 //!
 //! ```no_run
 //! use packer::build::{BuildOptions, build};
 //! use packer::bundle::Bundle;
 //! use packer::compress::{Compression, DEFAULT_GZIP_LEVEL};
+//! use packer::sink::DiskSink;
+//! use packer::transport::ImageName;
 //! use pusher::client::{Client, ClientOptions};
 //! use pusher::copy::{CopyOptions, Sink, Source, copy_image};
 //! use pusher::progress::Progress;
@@ -55,9 +57,9 @@
 //! let options = ClientOptions::default();
 //! let to = Reference::parse("127.0.0.1:5000/user/penguin:latest")?;
 //! let client = Client::connect("push", &to, &options, "pull,push", &[])?;
-//! let layout = packer::OciLayout::open(dir.path().join("layout"))?;
+//! let layout = packer::source::open(&ImageName::parse(&format!("oci:{}", dir.path().join("layout").display()))?)?;
 //! let progress = Progress::silent();
-//! let pushed = push_image(&client, &layout, "layout", &report.manifest, &PushOptions::default(), &progress)?;
+//! let pushed = push_image(&client, &*layout, &PushOptions::default(), &progress)?;
 //! assert_eq!(pushed.digest, report.manifest.digest().to_string());
 //!
 //! // copy within the registry (blobs mounted), then back into a new layout, verified
@@ -65,9 +67,9 @@
 //! let mounts = vec!["user/penguin".to_string()];
 //! let dest = Client::connect("copy", &other, &options, "pull,push", &mounts)?;
 //! let copy = CopyOptions { jobs: 3, ..Default::default() };
-//! copy_image(Source::Registry(&client), &Sink::Registry(&dest), &copy, &progress)?;
-//! let back = Sink::Layout { dir: dir.path().join("back"), name: Some("penguin:latest".into()) };
-//! let copied = copy_image(Source::Registry(&dest), &back, &copy, &progress)?;
+//! copy_image(Source::Registry(&client), Sink::Registry(&dest), &copy, &progress)?;
+//! let back = ImageName::parse(&format!("oci-archive:{}:penguin:latest", dir.path().join("back.tar").display()))?;
+//! let copied = copy_image(Source::Registry(&dest), Sink::Disk(DiskSink::open(&back)?), &copy, &progress)?;
 //! assert_eq!(copied.digest, pushed.digest);
 //! # Ok(())
 //! # }

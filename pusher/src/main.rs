@@ -284,14 +284,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             // check the flags, then read the image, before touching the network
             let options = client_options(&common, &reference)?;
-            let image = packer::open_source(&source).map_err(|e| pusher::Error::Image {
+            let image_error = |e: packer::Error| pusher::Error::Image {
                 source_name: source.clone(),
                 source: e,
-            })?;
-            let top = image.descriptor().map_err(|e| pusher::Error::Image {
-                source_name: source.clone(),
-                source: e,
-            })?;
+            };
+            let name = match ImageName::parse(&source).map_err(|e| Usage(e.to_string()))? {
+                ImageName::Docker(_) if source.starts_with("docker://") => {
+                    return Err(Usage(format!(
+                        "{source}: push reads an image on disk (oci:DIR, oci-archive:FILE, \
+                         docker-archive:FILE); to copy between registries use pusher copy"
+                    ))
+                    .into());
+                }
+                // neither a transport nor an existing path: name the missing path
+                ImageName::Docker(_) => ImageName::Oci {
+                    dir: PathBuf::from(&source),
+                    name: None,
+                },
+                name => name,
+            };
+            let image = packer::source::open(&name).map_err(image_error)?;
+            let top = image.top().map_err(image_error)?;
             if let Some(d) = &reference.digest
                 && *d != top.digest().to_string()
             {
@@ -313,14 +326,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     ..Default::default()
                 },
             };
-            let report = pusher::push::push_image(
-                &client,
-                image.layout(),
-                &source,
-                &top,
-                &push_options,
-                &progress,
-            )?;
+            let report = pusher::push::push_image(&client, &*image, &push_options, &progress)?;
             bars.line(&format!(
                 "pushed {reference}: {} blob(s) uploaded, {} present, {} mounted",
                 report.pushed, report.existed, report.mounted
@@ -398,16 +404,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             // the source first: a local image is read before touching the network
             let (local, src_client) = match &src {
-                ImageName::Oci { dir, name } | ImageName::OciArchive { file: dir, name } => (
-                    Some(packer::layout::open_image(dir, name.as_deref()).map_err(image_error)?),
-                    None,
-                ),
-                ImageName::DockerArchive { file, name } => {
-                    let tag = name.as_ref().and_then(|n| n.tag.clone());
-                    let image =
-                        packer::layout::open_image(file, tag.as_deref()).map_err(image_error)?;
-                    (Some(image), None)
-                }
                 ImageName::Docker(r) => {
                     let options = client_options(&common, r)?;
                     (
@@ -415,18 +411,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         Some(Client::connect("copy", r, &options, "pull", &[])?),
                     )
                 }
+                local => (Some(packer::source::open(local).map_err(image_error)?), None),
             };
             let source_ref = match (&local, &src_client) {
-                (Some(image), _) => Source::Layout(image, &source),
+                (Some(image), _) => Source::Disk(&**image),
                 (None, Some(client)) => Source::Registry(client),
                 (None, None) => unreachable!("a source is local or remote"),
             };
             let dst_client;
             let sink = match &dst {
-                ImageName::Oci { dir, name } => Sink::Layout {
-                    dir: dir.clone(),
-                    name: name.clone(),
-                },
                 ImageName::Docker(r) => {
                     let options = client_options(&common, r)?;
                     let mounts: Vec<String> = src_client
@@ -437,14 +430,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     dst_client = Client::connect("copy", r, &options, "pull,push", &mounts)?;
                     Sink::Registry(&dst_client)
                 }
-                ImageName::OciArchive { .. } | ImageName::DockerArchive { .. } => {
-                    return Err(Usage(format!(
-                        "{destination}: archives are read, not written, by pusher copy; write oci:DIR or docker://REF"
-                    ))
-                    .into());
-                }
+                disk => Sink::Disk(packer::sink::DiskSink::open(disk).map_err(|e| {
+                    pusher::Error::Write {
+                        target: destination.clone(),
+                        source: e,
+                    }
+                })?),
             };
-            let report = copy_image(source_ref, &sink, &options, &progress)?;
+            let report = copy_image(source_ref, sink, &options, &progress)?;
             bars.line(&format!(
                 "copied {source} to {destination}: {} blob(s) copied, {} present, {} mounted",
                 report.copied, report.existed, report.mounted

@@ -8,6 +8,8 @@ use crate::progress::Progress;
 use crate::push::accept_manifests;
 use crate::transport::Request;
 use packer::OciLayout;
+use packer::sink::DiskSink;
+use packer::transport::ImageName;
 use packer::layout::MANIFEST_LIMIT;
 use packer::model::{Descriptor, Manifest, MediaType};
 use std::path::Path;
@@ -93,16 +95,20 @@ pub fn pull_image(
             client.reference.registry, client.reference.repository
         )
     });
-    let sink = Sink::Layout {
+    let sink = DiskSink::open(&ImageName::Oci {
         dir: dir.to_path_buf(),
         name,
-    };
+    })
+    .map_err(|e| Error::Write {
+        target: dir.display().to_string(),
+        source: e,
+    })?;
     let options = CopyOptions {
         jobs,
         platform: platform.map(str::to_owned),
         ..Default::default()
     };
-    let report = copy_image(Source::Registry(client), &sink, &options, progress)?;
+    let report = copy_image(Source::Registry(client), Sink::Disk(sink), &options, progress)?;
     Ok(PullReport {
         digest: report.digest,
         pulled: report.copied,

@@ -1,16 +1,15 @@
-//! Pushing an image read through packer's OCI layout reader: blobs before manifests
+//! Pushing an image read from disk (any of packer's sources): blobs before manifests
 //! (`--jobs` at a time), an index's manifests before the index, then push the manifest with
 //! its exact bytes and media type and check the digest the registry answers.
 
 use crate::client::Client;
 use crate::errors::{Error, Result};
-use crate::progress::{BlobOutcome, Progress};
+use crate::copy::{CopyOptions, Sink, Source, copy_image};
+use crate::progress::Progress;
 use crate::transport::{Body, Request};
-use crate::upload::{Blob, UploadOptions, upload_blob};
-use packer::OciLayout;
-use packer::model::{Descriptor, Manifest};
-use std::collections::BTreeSet;
-use std::path::PathBuf;
+use crate::upload::UploadOptions;
+use packer::model::Manifest;
+use packer::source::ImageSource;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,78 +51,26 @@ pub struct PushReport {
     pub mounted: usize,
 }
 
-fn image_error(source: &str, e: packer::Error) -> Error {
-    Error::Image {
-        source_name: source.to_string(),
-        source: e,
-    }
-}
-
-/// Pushes the image `top` (a manifest or an index) of `layout` to the client's reference.
+/// Pushes the image `image` names (a manifest or an index, with everything below it) to the
+/// client's reference: [`copy_image`] from the disk to the registry.
 pub fn push_image(
     client: &Client,
-    layout: &OciLayout,
-    source_name: &str,
-    top: &Descriptor,
+    image: &dyn ImageSource,
     options: &PushOptions,
     progress: &Progress,
 ) -> Result<PushReport> {
-    let top_manifest = layout
-        .read_manifest(top)
-        .map_err(|e| image_error(source_name, e))?;
-
-    // which manifests, which blobs
-    let mut manifests: Vec<Manifest> = Vec::new();
-    let mut blobs: Vec<Descriptor> = Vec::new();
-    let mut seen = BTreeSet::new();
-    let images = if top_manifest.is_index() {
-        for m in top_manifest.children() {
-            let child = layout
-                .read_manifest(m)
-                .map_err(|e| image_error(source_name, e))?;
-            if child.is_index() {
-                return Err(image_error(
-                    source_name,
-                    packer::Error::Malformed {
-                        what: format!("index {}", top.digest()),
-                        reason: "nested indexes are not supported".to_owned(),
-                    },
-                ));
-            }
-            manifests.push(child);
-        }
-        manifests.as_slice()
-    } else {
-        std::slice::from_ref(&top_manifest)
+    let copy = CopyOptions {
+        jobs: options.jobs,
+        platform: None,
+        upload: options.upload.clone(),
     };
-    for m in images {
-        for b in m.blobs() {
-            if seen.insert(b.digest().to_string()) {
-                blobs.push(b);
-            }
-        }
-    }
-    // the blobs must all be there before anything is sent
-    let mut files = Vec::new();
-    for b in &blobs {
-        let path = layout
-            .blob_file(b)
-            .map_err(|e| image_error(source_name, e))?;
-        files.push((b.clone(), path));
-    }
-
-    let mut report = push_blobs(client, &files, options, progress)?;
-    for m in &manifests {
-        push_manifest(client, m.digest().as_ref(), m)?;
-    }
-    let tag_or_digest = if client.reference.digest.is_some() {
-        top.digest().to_string()
-    } else {
-        client.reference.manifest_ref().to_string()
-    };
-    push_manifest(client, &tag_or_digest, &top_manifest)?;
-    report.digest = top.digest().to_string();
-    Ok(report)
+    let report = copy_image(Source::Disk(image), Sink::Registry(client), &copy, progress)?;
+    Ok(PushReport {
+        digest: report.digest,
+        pushed: report.copied,
+        existed: report.existed,
+        mounted: report.mounted,
+    })
 }
 
 /// Runs `f` over `items`, `jobs` at a time; the first failure stops the others.
@@ -157,34 +104,6 @@ pub fn for_each_parallel<T: Sync>(
         Some(e) => Err(e),
         None => Ok(()),
     }
-}
-
-/// Uploads blobs `options.jobs` at a time; the first failure stops the others.
-fn push_blobs(
-    client: &Client,
-    files: &[(Descriptor, PathBuf)],
-    options: &PushOptions,
-    progress: &Progress,
-) -> Result<PushReport> {
-    let report = Mutex::new(PushReport::default());
-    for_each_parallel(files, options.jobs, |(desc, path)| {
-        let digest = desc.digest().to_string();
-        let blob = Blob {
-            digest: &digest,
-            size: desc.size(),
-            path,
-        };
-        let bp = progress.blob(&digest, desc.size());
-        let outcome = upload_blob(client, &blob, &options.upload, bp)?;
-        let mut r = report.lock().expect("report");
-        match outcome {
-            BlobOutcome::Exists => r.existed += 1,
-            BlobOutcome::Mounted => r.mounted += 1,
-            _ => r.pushed += 1,
-        }
-        Ok(())
-    })?;
-    Ok(report.into_inner().expect("report"))
 }
 
 /// Push the manifest: `PUT /v2/NAME/manifests/REF` with its exact bytes and its media type;

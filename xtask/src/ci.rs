@@ -46,6 +46,8 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("time", "time"),
     ("git", "git"),
     ("qemu-aarch64-static", "qemu-user-static"),
+    ("containerd", "containerd"),
+    ("ctr", "containerd"),
 ];
 
 pub fn run(args: Args) -> Result<()> {

@@ -14,6 +14,7 @@ use tests::tools::{
     packer_bin, penguin_bundle, pusher_bin, require, run_ok, run_with_stdin, unique_name,
 };
 
+mod archives;
 mod auth;
 mod copy;
 mod faults;
