@@ -43,22 +43,57 @@ pub const NOTHING_RUNS: &str = "packer builds without running anything";
 /// An error at an instruction, before its file and line are known.
 type Reason = String;
 
-/// Turns `instructions` (parsed from `file`) into a plan over `context`. `platform` picks
-/// from a base that is an index (default: the host's) and is the platform of a `FROM
-/// scratch` image (default: the host's).
-pub fn plan(
-    instructions: &[Instruction],
+/// Parses the Containerfile `text` (named `file` in errors) with `build_args`, opens its
+/// base, and plans the build over `context`: the base's `Env` is visible to substitution after
+/// `FROM`, as in Docker's builder. See [`plan`].
+pub fn plan_file(
+    text: &str,
     file: &Path,
+    build_args: &[(String, String)],
     context: &Path,
     platform: Option<&Platform>,
 ) -> Result<Plan, ContainerfileError> {
-    let at = |i: &Instruction, reason: Reason| ContainerfileError {
+    let first = crate::containerfile::parse(text, file, build_args)?;
+    let from = check_shape(&first, file)?;
+    let base = open_from_at(&first[from], file, platform)?;
+    let env: Vec<(String, String)> = match &base {
+        Some(b) => b
+            .editor("")
+            .map_err(|e| at(file, &first[from], e.to_string()))?
+            .container_config()
+            .get("Env")
+            .and_then(|v| v.as_array())
+            .map(|vars| {
+                vars.iter()
+                    .filter_map(|v| v.as_str()?.split_once('='))
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let instructions = if env.is_empty() {
+        first
+    } else {
+        crate::containerfile::parse_with_env(text, file, build_args, &env)?
+    };
+    let from = check_shape(&instructions, file)?;
+    plan_on(&instructions, from, base, file, context, platform)
+}
+
+fn at(file: &Path, i: &Instruction, reason: Reason) -> ContainerfileError {
+    ContainerfileError {
         file: file.to_path_buf(),
         line: i.line,
         instruction: name(&i.kind).to_owned(),
         reason,
-    };
-    // first what needs no file system: refused instructions, the shape of the file
+    }
+}
+
+/// What needs no file system: refused instructions, one `FROM`, nothing but `ARG` before it,
+/// no URL for `ADD`. Returns where `FROM` is.
+fn check_shape(instructions: &[Instruction], file: &Path) -> Result<usize, ContainerfileError> {
+    let at = |i: &Instruction, reason: Reason| at(file, i, reason);
     let mut from = None;
     for (n, i) in instructions.iter().enumerate() {
         match &i.kind {
@@ -91,20 +126,50 @@ pub fn plan(
             _ => {}
         }
     }
-    let Some(from) = from else {
-        return Err(ContainerfileError {
-            file: file.to_path_buf(),
-            line: instructions.first().map_or(1, |i| i.line),
-            instruction: "FROM".to_owned(),
-            reason: "no FROM: a Containerfile starts with FROM scratch or FROM an image on disk"
-                .to_owned(),
-        });
+    from.ok_or_else(|| ContainerfileError {
+        file: file.to_path_buf(),
+        line: instructions.first().map_or(1, |i| i.line),
+        instruction: "FROM".to_owned(),
+        reason: "no FROM: a Containerfile starts with FROM scratch or FROM an image on disk"
+            .to_owned(),
+    })
+}
+
+fn open_from_at(
+    i: &Instruction,
+    file: &Path,
+    platform: Option<&Platform>,
+) -> Result<Option<BaseImage>, ContainerfileError> {
+    let Kind::From { source } = &i.kind else {
+        unreachable!("check_shape found FROM here")
     };
+    open_from(source, platform).map_err(|r| at(file, i, r))
+}
+
+/// Turns `instructions` (parsed from `file`) into a plan over `context`. `platform` picks
+/// from a base that is an index (default: the host's) and is the platform of a `FROM
+/// scratch` image (default: the host's).
+pub fn plan(
+    instructions: &[Instruction],
+    file: &Path,
+    context: &Path,
+    platform: Option<&Platform>,
+) -> Result<Plan, ContainerfileError> {
+    let from = check_shape(instructions, file)?;
+    let base = open_from_at(&instructions[from], file, platform)?;
+    plan_on(instructions, from, base, file, context, platform)
+}
+
+fn plan_on(
+    instructions: &[Instruction],
+    from: usize,
+    base: Option<BaseImage>,
+    file: &Path,
+    context: &Path,
+    platform: Option<&Platform>,
+) -> Result<Plan, ContainerfileError> {
+    let at = |i: &Instruction, reason: Reason| at(file, i, reason);
     let from_inst = &instructions[from];
-    let Kind::From { source } = &from_inst.kind else {
-        unreachable!("found above")
-    };
-    let base = open_from(source, platform).map_err(|r| at(from_inst, r))?;
     let scratch_platform = platform.cloned().unwrap_or_else(host_platform);
     let created = crate::config::rfc3339(0);
     let mut trial = match &base {

@@ -53,6 +53,8 @@
 //! - [`docker_archive`]: the tar that is both an OCI layout and a `docker load` archive.
 //! - [`transport`]: image names as skopeo users type them (`oci:`, `oci-archive:`,
 //!   `docker-archive:`, `docker://`) and the bare forms.
+//! - [`containerfile`]: the Dockerfile subset `packer build --file` reads, parsed with Docker's
+//!   semantics (pure: text in, instructions out).
 //! - [`build`]: the whole of `packer build`, outputs written aside and renamed last.
 //! - [`inspect`]: verify every blob of an image: digest, size, diff id.
 //! - [`error`]: the one error type; `fsutil` (internal): atomic writes, output checks,
@@ -69,7 +71,6 @@ pub mod build;
 pub mod bundle;
 pub mod compress;
 pub mod config;
-#[path = "containerfile_shim.rs"]
 pub mod containerfile;
 pub mod digest;
 pub mod docker_archive;

@@ -452,13 +452,13 @@ fn run_file_build(args: BuildArgs) -> Result<()> {
         .map(str::parse::<Platform>)
         .transpose()?;
     let text = read_containerfile(file)?;
-    let instructions = packer::containerfile::parse(&text, file, &build_args)?;
-    let plan = packer::executor::plan(&instructions, file, &args.rootfs, platform.as_ref())?;
+    let plan =
+        packer::executor::plan_file(&text, file, &build_args, &args.rootfs, platform.as_ref())?;
     finish_plan(&args, &plan)
 }
 
 /// The largest Containerfile read.
-const MAX_CONTAINERFILE: u64 = 1 << 20;
+const MAX_CONTAINERFILE: u64 = packer::containerfile::MAX_FILE_BYTES as u64;
 
 fn read_containerfile(file: &std::path::Path) -> Result<String> {
     use std::io::Read;
