@@ -529,6 +529,9 @@ pub enum PlanStep {
     },
     /// A change to the config, with its `empty_layer` history entry.
     Config(Step),
+    /// A change to the config whose history entry is the next layer's (`WORKDIR`, which
+    /// Docker's builder commits as a layer holding the folder).
+    ConfigOfLayer(Step),
 }
 
 /// A build in steps, on a base or from scratch: what `packer build --base` and
@@ -637,6 +640,10 @@ pub fn build_plan(plan: &Plan, opts: &BuildOptions) -> Result<PlanReport> {
             let (bundle, created_by, comment) = match step {
                 PlanStep::Config(step) => {
                     editor.apply(step)?;
+                    continue;
+                }
+                PlanStep::ConfigOfLayer(step) => {
+                    editor.apply_without_history(step)?;
                     continue;
                 }
                 PlanStep::Layer {

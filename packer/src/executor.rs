@@ -16,7 +16,9 @@
 //! `FROM scratch` stages get Docker's default `PATH`. Differences: `.dockerignore` is not read;
 //! a single-file destination without `/` is a file even if the base has a folder there; on a
 //! base, a layer holds no parent directory it did not create (the base keeps its modes);
-//! `WORKDIR` adds no layer (runtimes create the folder); the `COPY file:<hash>` of the history
+//! `WORKDIR` makes a layer holding the folder (as Docker's classic builder does) unless an
+//! earlier `WORKDIR` of this build made it, and on a base it cannot tell whether the base has
+//! it already (Docker's layer would then be empty); the `COPY file:<hash>` of the history
 //! carries the layer's diff id, not Docker's content hash.
 
 use crate::apply::{ConfigEditor, Step};
@@ -181,6 +183,8 @@ fn plan_on(
     let context = Context::new(context).map_err(|r| at(from_inst, r))?;
     let mut steps = Vec::new();
     let mut keep = Vec::new();
+    // the folders WORKDIR made in this build (a second WORKDIR there adds no layer)
+    let mut workdirs = HashSet::new();
     for i in &instructions[from + 1..] {
         let step = match &i.kind {
             Kind::From { .. } | Kind::Unsupported { .. } => unreachable!("refused above"),
@@ -227,7 +231,32 @@ fn plan_on(
             },
             Kind::Entrypoint(args) => Step::Entrypoint(args.clone()),
             Kind::Cmd(args) => Step::Cmd(args.clone()),
-            Kind::Workdir(dir) => Step::Workdir(dir.clone()),
+            Kind::Workdir(dir) => {
+                let step = Step::Workdir(dir.clone());
+                trial.apply(&step).map_err(|e| at(i, e.to_string()))?;
+                let resolved = workdir(&trial);
+                let path = clean(&resolved).map_err(|r| at(i, r))?;
+                if path.is_empty() || !workdirs.insert(path.clone()) {
+                    // the folder is there already: Docker commits an empty layer
+                    steps.push(PlanStep::Config(step));
+                    continue;
+                }
+                // Docker's builder creates the folder (and its parents) in a layer
+                let mut bundle = Bundle::new();
+                bundle
+                    .add_dir(&path, 0o755)
+                    .map_err(|e| at(i, e.to_string()))?;
+                if base.is_some() {
+                    bundle = bundle.without_implied_dirs();
+                }
+                steps.push(PlanStep::ConfigOfLayer(step));
+                steps.push(PlanStep::Layer {
+                    bundle,
+                    created_by: format!("/bin/sh -c #(nop) WORKDIR {resolved}"),
+                    comment: None,
+                });
+                continue;
+            }
             Kind::User(user) => Step::User(user.clone()),
             Kind::Label(labels) => Step::Label(labels.clone()),
             Kind::Expose(ports) => Step::Expose(ports.clone()),
@@ -813,7 +842,7 @@ mod tests {
                         })
                         .collect(),
                 ),
-                PlanStep::Config(_) => None,
+                PlanStep::Config(_) | PlanStep::ConfigOfLayer(_) => None,
             })
             .collect()
     }
@@ -901,6 +930,7 @@ mod tests {
         assert_eq!(
             layers(&p),
             [
+                vec!["srv 755 dir"],
                 vec![
                     "srv 755 dir",
                     "srv/conf 755 dir",

@@ -484,7 +484,7 @@ fn finish_plan(args: &BuildArgs, plan: &Plan) -> Result<()> {
         .iter()
         .map(|s| match s {
             PlanStep::Layer { bundle, .. } => packer::layer::content_size(bundle),
-            PlanStep::Config(_) => 0,
+            PlanStep::Config(_) | PlanStep::ConfigOfLayer(_) => 0,
         })
         .sum();
     let bar = progress::Bar::new(total);
