@@ -12,7 +12,7 @@
 //! Docker semantics kept: sources are relative to the context (a leading `/` too), a directory
 //! source copies its contents, several sources (or a glob) need a destination ending in `/`, a
 //! relative destination is under `WORKDIR`, `--chmod` sets every copied file's and directory's
-//! mode, a local tar (plain or gzip) given to `ADD` is extracted, `ADD` of a URL is refused,
+//! mode, numeric `--chown` their owner (and the folders the copy creates), a local tar (plain or gzip) given to `ADD` is extracted, `ADD` of a URL is refused,
 //! `FROM scratch` stages get Docker's default `PATH`. Differences: `.dockerignore` is not read;
 //! a single-file destination without `/` is a file even if the base has a folder there; on a
 //! base, a layer holds no parent directory it did not create (the base keeps its modes);
@@ -461,6 +461,7 @@ pub fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
 struct Layer {
     on_base: bool,
     chmod: Option<u32>,
+    chown: Option<(u32, u32)>,
     bundle: Bundle,
     /// symlinks this layer holds (an archive member may not go through one)
     symlinks: HashSet<Vec<u8>>,
@@ -473,16 +474,16 @@ impl Layer {
         {
             return Err(format!("--chmod={m:o}: a mode is at most 7777"));
         }
-        if let Some((u, g)) = chown
-            && (u, g) != (0, 0)
-        {
-            return Err(format!(
-                "--chown={u}:{g}: packer's layers are owned by 0:0 (root) for now"
-            ));
+        if let Some((u, g)) = chown {
+            let max = crate::tar::MAX_OWNER_ID;
+            if u > max || g > max {
+                return Err(format!("--chown={u}:{g}: a uid or gid is at most {max}"));
+            }
         }
         Ok(Layer {
             on_base,
             chmod,
+            chown,
             bundle: Bundle::new(),
             symlinks: HashSet::new(),
         })
@@ -554,11 +555,14 @@ impl Layer {
         if hosts.len() > 1 || into_dir || what == "dir" {
             self.explicit_dir(&dest_path)?;
         }
-        let bundle = if self.on_base {
+        let mut bundle = if self.on_base {
             self.bundle.without_implied_dirs()
         } else {
             self.bundle
         };
+        if let Some((uid, gid)) = self.chown {
+            bundle.set_owner(uid, gid).map_err(|e| e.to_string())?;
+        }
         Ok((bundle, what))
     }
 
@@ -838,7 +842,15 @@ mod tests {
                                     format!("=> {}", String::from_utf8_lossy(target))
                                 }
                             };
-                            format!("{} {:o} {kind}", String::from_utf8_lossy(&e.path), e.mode)
+                            let owner = match e.owner {
+                                (0, 0) => String::new(),
+                                (u, g) => format!(" {u}:{g}"),
+                            };
+                            format!(
+                                "{} {:o} {kind}{owner}",
+                                String::from_utf8_lossy(&e.path),
+                                e.mode
+                            )
                         })
                         .collect(),
                 ),
@@ -918,7 +930,7 @@ mod tests {
                         sources: vec!["/penguinshell".into(), "a.txt".into()],
                         dest: "/opt/".into(),
                         chmod: Some(0o700),
-                        chown: Some((0, 0)),
+                        chown: Some((1000, 50)),
                     },
                 ),
             ],
@@ -940,9 +952,9 @@ mod tests {
                 ],
                 vec!["srv 755 dir", "srv/a.txt 644 file", "srv/b.txt 644 file"],
                 vec![
-                    "opt 700 dir",
-                    "opt/a.txt 700 file",
-                    "opt/penguinshell 700 file"
+                    "opt 700 dir 1000:50",
+                    "opt/a.txt 700 file 1000:50",
+                    "opt/penguinshell 700 file 1000:50",
                 ],
             ]
         );
@@ -1108,6 +1120,54 @@ mod tests {
         )
         .unwrap();
         assert_eq!(layers(&p), [["x.tgz 644 file"]]);
+    }
+
+    #[test]
+    fn chown_reaches_the_tar_headers() {
+        let ctx = context();
+        let p = plan(
+            &[
+                inst(1, scratch()),
+                inst(
+                    2,
+                    Kind::Copy {
+                        sources: vec!["a.txt".into()],
+                        dest: "/home/p/".into(),
+                        chmod: None,
+                        chown: Some((1000, 1000)),
+                    },
+                ),
+            ],
+            Path::new("Containerfile"),
+            ctx.path(),
+            None,
+        )
+        .unwrap();
+        let PlanStep::Layer { bundle, .. } = &p.steps[0] else {
+            panic!("a layer")
+        };
+        let bytes = crate::layer::write_tar(bundle, 0, Vec::new(), Path::new("mem")).unwrap();
+        let owners: Vec<(String, u64, u64)> = tar::Archive::new(&bytes[..])
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                (
+                    e.path().unwrap().display().to_string(),
+                    h.uid().unwrap(),
+                    h.gid().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            owners,
+            [
+                ("home/".to_owned(), 1000, 1000),
+                ("home/p/".to_owned(), 1000, 1000),
+                ("home/p/a.txt".to_owned(), 1000, 1000),
+            ]
+        );
     }
 
     #[test]
