@@ -468,10 +468,10 @@ fn check_signal(signal: &str) -> Result<()> {
         "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
         "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
     ];
-    if let Ok(n) = signal.parse::<u32>() {
-        if (1..=64).contains(&n) {
-            return Ok(());
-        }
+    if let Ok(n) = signal.parse::<u32>()
+        && (1..=64).contains(&n)
+    {
+        return Ok(());
     }
     let name = signal.strip_prefix("SIG").unwrap_or(signal);
     let rt = name

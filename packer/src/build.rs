@@ -844,7 +844,7 @@ mod tests {
         opts.docker_archive = Some(tmp.path().join("out.tar"));
         opts.tags = vec!["on-base:1".parse().unwrap()];
         let first = build_plan(&plan(), &opts).unwrap();
-        assert_eq!(first.base_layers, [base_report.layer.clone()]);
+        assert_eq!(first.base_layers, std::slice::from_ref(&base_report.layer));
         assert_eq!(first.layers.len(), 1);
         // the base blob is the same file, linked
         let a = std::fs::metadata(
