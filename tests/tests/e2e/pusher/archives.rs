@@ -211,11 +211,11 @@ fn archives_written_by_pusher_load_in_skopeo_podman_and_docker() {
     let id = run_ok(
         podman()
             .args(["image", "inspect", "--format", "{{.Digest}}"])
-            .arg("localhost/penguin:oci"),
+            .arg("docker.io/library/penguin:oci"),
     );
     assert_eq!(id.trim(), digest);
     let _ = podman()
-        .args(["rmi", "-f", "localhost/penguin:oci"])
+        .args(["rmi", "-f", "docker.io/library/penguin:oci"])
         .output();
 
     // read back in place: oci-archive -> layout gives the same blobs
