@@ -293,3 +293,75 @@ fn read_small(source: &dyn ImageSource, desc: &Descriptor, image: &str) -> Resul
     }
     Ok(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::write_image;
+    use crate::bundle::Bundle;
+    use crate::compress::Compression;
+    use crate::config::ImageSettings;
+    use crate::layer::Progress;
+
+    /// A layout holding `multi`, an index over linux/amd64 and linux/arm64/v8.
+    fn index_layout(dir: &std::path::Path) -> OciLayout {
+        let f = dir.join("sh");
+        std::fs::write(&f, b"#!penguin\n").unwrap();
+        let mut bundle = Bundle::new();
+        bundle.add_file("bin/sh", &f, Some(0o755)).unwrap();
+        let layout = OciLayout::create(dir.join("multi")).unwrap();
+        let mut images = Vec::new();
+        for platform in ["linux/amd64", "linux/arm64/v8"] {
+            let platform: Platform = platform.parse().unwrap();
+            let settings = ImageSettings {
+                platform: platform.clone(),
+                ..Default::default()
+            };
+            let img = write_image(
+                &bundle,
+                &settings,
+                Format::Oci,
+                Compression::Gzip(2),
+                1,
+                &layout,
+                None,
+                &Progress::none(),
+            )
+            .unwrap();
+            images.push((img.manifest, platform));
+        }
+        let index = crate::index::image_index(Format::Oci, &images, &Default::default()).unwrap();
+        let bytes = crate::json::to_canonical_vec(&index, "index").unwrap();
+        let desc = layout
+            .put_blob(crate::model::MediaType::ImageIndex, &bytes)
+            .unwrap();
+        layout.add_to_index(desc, Some("multi:1")).unwrap();
+        layout
+    }
+
+    #[test]
+    fn an_index_base_gives_the_platform_asked_for_or_the_hosts() {
+        let tmp = tempfile::tempdir().unwrap();
+        index_layout(tmp.path());
+        let name = ImageName::parse(&format!(
+            "oci:{}:multi:1",
+            tmp.path().join("multi").display()
+        ))
+        .unwrap();
+        let arm = BaseImage::open(&name, Some(&"linux/arm64".parse().unwrap())).unwrap();
+        assert_eq!(arm.platform().to_string(), "linux/arm64/v8");
+        assert_eq!(arm.format(), Format::Oci);
+        let host = BaseImage::open(&name, None).unwrap();
+        assert_eq!(host.platform(), &host_platform());
+        assert_ne!(host.descriptor(), arm.descriptor());
+        let err = BaseImage::open(&name, Some(&"linux/s390x".parse().unwrap()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with(
+                "no image for linux/s390x in this index; platforms there: linux/amd64, linux/arm64/v8; pick one with --platform"
+            ),
+            "{err}"
+        );
+    }
+}
