@@ -12,7 +12,7 @@ use crate::digest::DigestReader;
 use crate::error::{Error, IoContext, Result};
 use crate::layout::{MAX_JSON_SIZE, OciLayout};
 use crate::manifest::{DOCKER_MANIFEST, Format};
-use crate::model::{Descriptor, ImageManifest, Manifest, Parsed, platform_string};
+use crate::model::{Descriptor, ImageManifest, Manifest, MediaType, Parsed, platform_string};
 use crate::source::ImageSource;
 use crate::transport::ImageName;
 use std::io::Read;
@@ -188,8 +188,38 @@ impl BaseImage {
         &self.platform
     }
 
-    /// The manifest family the new image keeps: Docker v2 schema 2 over a Docker base, OCI
-    /// over an OCI one.
+    /// The base's layers as a manifest of `format` lists them: the same blobs (digest, size),
+    /// with the media type naming the same encoding in that family (a Docker base's
+    /// `…rootfs.diff.tar.gzip` is an OCI `…layer.v1.tar+gzip`, as `skopeo copy --format oci`
+    /// writes it). Docker v2 schema 2 has no zstd layer, and a Docker descriptor carries no
+    /// annotations.
+    pub fn layers_for(&self, format: Format) -> Result<Vec<Descriptor>> {
+        self.layers()
+            .iter()
+            .map(|d| {
+                let media_type =
+                    layer_type_in(d.media_type(), format).ok_or_else(|| Error::Invalid {
+                        what: "format",
+                        value: format!("{format:?}").to_lowercase(),
+                        reason: format!(
+                            "layer {} of the base {} is {}, which that format cannot name; \
+                             pick the other --format",
+                            d.digest(),
+                            self.name,
+                            d.media_type()
+                        ),
+                    })?;
+                let mut out = d.clone();
+                out.set_media_type(media_type);
+                if format == Format::Docker {
+                    out.set_annotations(None);
+                }
+                Ok(out)
+            })
+            .collect()
+    }
+
+    /// The manifest family of the base: Docker v2 schema 2 or OCI.
     pub fn format(&self) -> Format {
         if self.manifest.media_type().as_ref() == DOCKER_MANIFEST {
             Format::Docker
@@ -232,6 +262,28 @@ impl BaseImage {
         }
         Ok(())
     }
+}
+
+/// A layer media type, renamed into `format`'s family (the same encoding); `None` when that
+/// family has no name for it.
+fn layer_type_in(m: &MediaType, format: Format) -> Option<MediaType> {
+    use crate::manifest::{DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR};
+    const DOCKER_FOREIGN_GZIP: &str = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+    let other = |s: &str| MediaType::Other(s.to_owned());
+    let name = m.to_string();
+    Some(match (format, name.as_str()) {
+        (Format::Oci, DOCKER_LAYER_GZIP) => MediaType::ImageLayerGzip,
+        (Format::Oci, DOCKER_LAYER_TAR) => MediaType::ImageLayer,
+        (Format::Oci, DOCKER_FOREIGN_GZIP) => MediaType::ImageLayerNonDistributableGzip,
+        (Format::Docker, _) if *m == MediaType::ImageLayerGzip => other(DOCKER_LAYER_GZIP),
+        (Format::Docker, _) if *m == MediaType::ImageLayer => other(DOCKER_LAYER_TAR),
+        (Format::Docker, _) if *m == MediaType::ImageLayerNonDistributableGzip => {
+            other(DOCKER_FOREIGN_GZIP)
+        }
+        (Format::Docker, DOCKER_LAYER_GZIP | DOCKER_LAYER_TAR | DOCKER_FOREIGN_GZIP) => m.clone(),
+        (Format::Docker, _) => return None,
+        (Format::Oci, _) => m.clone(),
+    })
 }
 
 /// Streams a blob file through sha256 and checks its size and digest.
@@ -363,5 +415,30 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn layer_types_are_renamed_within_one_encoding() {
+        use crate::manifest::{DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR};
+        let docker_gzip = MediaType::Other(DOCKER_LAYER_GZIP.to_owned());
+        let docker_tar = MediaType::Other(DOCKER_LAYER_TAR.to_owned());
+        for (from, format, want) in [
+            (&docker_gzip, Format::Oci, Some(MediaType::ImageLayerGzip)),
+            (&docker_tar, Format::Oci, Some(MediaType::ImageLayer)),
+            (
+                &MediaType::ImageLayerGzip,
+                Format::Docker,
+                Some(docker_gzip.clone()),
+            ),
+            (
+                &MediaType::ImageLayerGzip,
+                Format::Oci,
+                Some(MediaType::ImageLayerGzip),
+            ),
+            (&docker_gzip, Format::Docker, Some(docker_gzip.clone())),
+            (&MediaType::ImageLayerZstd, Format::Docker, None),
+        ] {
+            assert_eq!(layer_type_in(from, format), want, "{from} in {format:?}");
+        }
     }
 }

@@ -122,8 +122,8 @@ struct BuildArgs {
     /// (default there: this machine's)
     #[arg(long)]
     platform: Option<String>,
-    /// media types: OCI or the article's Docker v2 schema 2 (default oci; on a base: the
-    /// base's, whose layers keep their media types)
+    /// media types: OCI or the article's Docker v2 schema 2 (default oci; a base's layers
+    /// keep their blobs and are named in that family)
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
     /// layer compression
@@ -358,13 +358,6 @@ fn plan_options(args: &BuildArgs, plan: &Plan) -> Result<BuildOptions> {
     let compression = compression(args.compression, args.level.as_deref())?;
     let format = plan_format(plan, format_of(args.format))?;
     format.layer_type(compression)?;
-    if let (Some(base), Format::Docker, false) = (&plan.base, format, args.annotation.is_empty()) {
-        bail!(
-            "cannot annotate: the base {} is a docker v2 schema 2 image, and its manifest \
-             family has no annotations (the new image keeps the base's family)",
-            base.name()
-        );
-    }
     let threads = match args.threads {
         Some(0) => bail!("invalid threads 0: expected at least 1"),
         Some(n) => n,
