@@ -180,6 +180,19 @@ fn plan_on(
             .map_err(|e| at(from_inst, e.to_string()))?,
         None => ConfigEditor::scratch(&scratch_platform, &created),
     };
+    let triggers = trial
+        .container_config()
+        .get("OnBuild")
+        .and_then(|v| v.as_array())
+        .map_or(0, Vec::len);
+    if triggers > 0 {
+        return Err(at(
+            from_inst,
+            format!(
+                "the base has {triggers} ONBUILD trigger(s), which Docker would run here; {NOTHING_RUNS}"
+            ),
+        ));
+    }
     let context = Context::new(context).map_err(|r| at(from_inst, r))?;
     let mut steps = Vec::new();
     let mut keep = Vec::new();
@@ -1168,6 +1181,73 @@ mod tests {
                 ("home/p/a.txt".to_owned(), 1000, 1000),
             ]
         );
+    }
+
+    #[test]
+    fn a_base_with_onbuild_triggers_is_refused_and_its_env_reaches_substitution() {
+        use crate::layout::OciLayout;
+        use crate::model::MediaType;
+        let ctx = context();
+        let c = ctx.path();
+        // a base whose config has an Env and, in a second image, ONBUILD triggers
+        let mut bundle = Bundle::new();
+        bundle
+            .add_file("bin/sh", c.join("a.txt"), Some(0o755))
+            .unwrap();
+        let layout = OciLayout::create(c.join("base")).unwrap();
+        let img = crate::build::write_image(
+            &bundle,
+            &crate::config::ImageSettings {
+                env: vec!["PATH=/bin".into(), "DIR=/opt/base".into()],
+                ..Default::default()
+            },
+            crate::manifest::Format::Oci,
+            crate::compress::Compression::Gzip(2),
+            1,
+            &layout,
+            None,
+            &crate::layer::Progress::none(),
+        )
+        .unwrap();
+        layout
+            .add_to_index(img.manifest.clone(), Some("plain"))
+            .unwrap();
+        let mut config: serde_json::Value =
+            serde_json::from_slice(&layout.read_blob(img.config.digest()).unwrap()).unwrap();
+        config["config"]["OnBuild"] = serde_json::json!(["RUN make"]);
+        let config = layout
+            .put_blob(
+                MediaType::ImageConfig,
+                &serde_json::to_vec(&config).unwrap(),
+            )
+            .unwrap();
+        let mut manifest: serde_json::Value =
+            serde_json::from_slice(&layout.read_blob(img.manifest.digest()).unwrap()).unwrap();
+        manifest["config"]["digest"] = serde_json::json!(config.digest().to_string());
+        manifest["config"]["size"] = serde_json::json!(config.size());
+        let manifest = layout
+            .put_blob(
+                MediaType::ImageManifest,
+                &serde_json::to_vec(&manifest).unwrap(),
+            )
+            .unwrap();
+        layout.add_to_index(manifest, Some("onbuild")).unwrap();
+        let file = Path::new("Containerfile");
+        let text = |tag: &str| {
+            format!(
+                "FROM oci:{}:{tag}\nCOPY a.txt $DIR/\n",
+                c.join("base").display()
+            )
+        };
+        let err = plan_file(&text("onbuild"), file, &[], c, None)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "Containerfile:1: FROM: the base has 1 ONBUILD trigger(s), which Docker would run here; packer builds without running anything"
+        );
+        let p = plan_file(&text("plain"), file, &[], c, None).unwrap();
+        assert_eq!(layers(&p), [["opt/base/a.txt 644 file"]]);
     }
 
     #[test]
