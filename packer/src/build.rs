@@ -5,9 +5,11 @@
 //! temporary files named `.packer-<pid>-…`) and moved into place last, so a failure leaves
 //! nothing half-written behind; an existing layout is updated under its lock.
 
+use crate::apply::{ConfigEditor, Step};
+use crate::base::BaseImage;
 use crate::bundle::Bundle;
 use crate::compress::Compression;
-use crate::config::{ImageSettings, image_config, rfc3339};
+use crate::config::{ImageSettings, Platform, image_config, rfc3339};
 use crate::digest::sha256_hex;
 use crate::docker_archive::{DockerManifestEntry, blob_name, write_archive};
 use crate::error::{Error, IoContext, Result};
@@ -336,25 +338,39 @@ fn finish_output(tmp: tempfile::NamedTempFile, output: &Output) -> Result<()> {
     }
 }
 
+/// The blobs of an image written into the staging layout: what the outputs are made of.
+struct Staged {
+    manifest: Descriptor,
+    config: Descriptor,
+    /// every layer, the base's first
+    layers: Vec<Descriptor>,
+}
+
+impl Staged {
+    fn digests(&self) -> Vec<Digest> {
+        self.layers
+            .iter()
+            .chain([&self.config, &self.manifest])
+            .map(|d| d.digest().clone())
+            .collect()
+    }
+}
+
 /// Moves the staged blobs into an existing layout and tags them, under the layout's lock.
 fn add_to_existing(
     layout: &OciLayout,
     staged: &OciLayout,
-    image: &WrittenImage,
+    image: &Staged,
     tags: &[Tag],
 ) -> Result<()> {
     let lock = layout.lock()?;
     // re-read under the lock: nothing is moved into a layout whose index cannot be updated
     layout.index()?;
-    for d in [
-        image.layer.digest(),
-        image.config.digest(),
-        image.manifest.digest(),
-    ] {
-        sha256_hex(d)?;
-        let dest = layout.blob_path(d);
+    for d in image.digests() {
+        sha256_hex(&d)?;
+        let dest = layout.blob_path(&d);
         if !dest.is_file() {
-            let src = staged.blob_path(d);
+            let src = staged.blob_path(&d);
             std::fs::rename(&src, &dest).io("rename into place", &dest)?;
         }
     }
@@ -386,6 +402,44 @@ fn clean_leftovers(opts: &BuildOptions) {
 /// to standard output once everything else is in place.
 pub fn build(bundle: &Bundle, opts: &BuildOptions) -> Result<BuildReport> {
     opts.format.layer_type(opts.compression)?;
+    let mut written = None;
+    let repo_tags = write_outputs(opts, |staged, _, rootfs_tmp| {
+        let image = write_image(
+            bundle,
+            &opts.settings,
+            opts.format,
+            opts.compression,
+            opts.threads,
+            staged,
+            rootfs_tmp,
+            &opts.progress,
+        )?;
+        let staged = Staged {
+            manifest: image.manifest.clone(),
+            config: image.config.clone(),
+            layers: vec![image.layer.clone()],
+        };
+        written = Some(image);
+        Ok(staged)
+    })?;
+    let image = written.expect("written before the outputs");
+    Ok(BuildReport {
+        layer: image.layer,
+        diff_id: image.diff_id,
+        tar_size: image.tar_size,
+        config: image.config,
+        manifest: image.manifest,
+        tags: repo_tags,
+    })
+}
+
+/// Checks every output, stages the image with `write` (given the staging layout, the
+/// existing target layout if any, and the rootfs tar's temporary path), writes the docker
+/// archive, and moves everything into place. Returns the `NAME:TAG`s tagged.
+fn write_outputs(
+    opts: &BuildOptions,
+    write: impl FnOnce(&OciLayout, Option<&OciLayout>, Option<&Path>) -> Result<Staged>,
+) -> Result<Vec<String>> {
     let (target, outputs) = check_outputs(opts)?;
     clean_leftovers(opts);
     // write aside: a staging layout beside the target, temporary files beside the others
@@ -395,16 +449,11 @@ pub fn build(bundle: &Bundle, opts: &BuildOptions) -> Result<BuildReport> {
     let archive_tmp = outputs.docker_archive.as_ref().map(temp_for).transpose()?;
 
     let staged = OciLayout::create(staging.path())?;
-    let image = write_image(
-        bundle,
-        &opts.settings,
-        opts.format,
-        opts.compression,
-        opts.threads,
-        &staged,
-        rootfs_tmp.as_ref().map(|t| t.path()),
-        &opts.progress,
-    )?;
+    let existing = match &target {
+        Target::Existing(layout) => Some(layout),
+        Target::Fresh => None,
+    };
+    let image = write(&staged, existing, rootfs_tmp.as_ref().map(|t| t.path()))?;
     if opts.tags.is_empty() {
         staged.add_to_index(image.manifest.clone(), None)?;
     }
@@ -417,17 +466,13 @@ pub fn build(bundle: &Bundle, opts: &BuildOptions) -> Result<BuildReport> {
         let entry = DockerManifestEntry {
             config: blob_name(image.config.digest()),
             repo_tags: repo_tags.clone(),
-            layers: vec![blob_name(image.layer.digest())],
+            layers: image.layers.iter().map(|l| blob_name(l.digest())).collect(),
         };
         let manifest_json = to_canonical_vec(&[entry], "manifest.json")?;
         let index_json = to_canonical_vec(&staged.index()?, "index.json")?;
         write_archive(
             &staged,
-            &[
-                image.layer.digest().clone(),
-                image.config.digest().clone(),
-                image.manifest.digest().clone(),
-            ],
+            &image.digests(),
             &index_json,
             Some(&manifest_json),
             tmp.path(),
@@ -463,12 +508,195 @@ pub fn build(bundle: &Bundle, opts: &BuildOptions) -> Result<BuildReport> {
     if let (Some(tmp), Some(out)) = (archive_tmp, &outputs.docker_archive) {
         finish_output(tmp, out)?;
     }
-    Ok(BuildReport {
-        layer: image.layer,
-        diff_id: image.diff_id,
-        tar_size: image.tar_size,
-        config: image.config,
-        manifest: image.manifest,
+    Ok(repo_tags)
+}
+
+/// Where a new layer's `created_by` (in [`PlanStep::Layer`]) takes the layer's diff id, in
+/// hex: Docker writes a hash of the copied content there (`COPY file:<hash> in /bin/ `).
+pub const DIFF_ID_HEX: &str = "{diff_id_hex}";
+
+/// One step of a build in steps: a new layer from a bundle, or a change to the config.
+#[derive(Debug, Clone)]
+pub enum PlanStep {
+    /// A new layer.
+    Layer {
+        /// what goes in it
+        bundle: Bundle,
+        /// its history's `created_by` ([`DIFF_ID_HEX`] is replaced by its diff id)
+        created_by: String,
+        /// its history's `comment`
+        comment: Option<String>,
+    },
+    /// A change to the config, with its `empty_layer` history entry.
+    Config(Step),
+    /// A change to the config whose history entry is the next layer's (`WORKDIR`, which
+    /// Docker's builder commits as a layer holding the folder).
+    ConfigOfLayer(Step),
+}
+
+/// A build in steps, on a base or from scratch: what `packer build --base` and
+/// `packer build --file` make.
+#[derive(Debug)]
+pub struct Plan {
+    /// the base image; `None` is `FROM scratch`
+    pub base: Option<BaseImage>,
+    /// the platform of a scratch image (a base brings its own)
+    pub platform: Platform,
+    /// give the image Docker's default `PATH` when it sets none (as a Dockerfile stage does)
+    pub default_path: bool,
+    /// the steps, in order
+    pub steps: Vec<PlanStep>,
+    /// temporary folders the bundles read from (an `ADD`ed archive's files), removed with
+    /// the plan
+    pub keep: Vec<tempfile::TempDir>,
+}
+
+/// A layer a build in steps added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLayer {
+    /// the layer blob
+    pub layer: Descriptor,
+    /// sha256 of the uncompressed layer
+    pub diff_id: Digest,
+    /// size of the uncompressed layer
+    pub tar_size: u64,
+}
+
+/// The image a build in steps wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanReport {
+    /// the base's manifest (its platform's), if any
+    pub base: Option<Descriptor>,
+    /// the base's layers, untouched
+    pub base_layers: Vec<Descriptor>,
+    /// the layers added, in order
+    pub layers: Vec<NewLayer>,
+    /// config.json
+    pub config: Descriptor,
+    /// the manifest
+    pub manifest: Descriptor,
+    /// `NAME:TAG` references given
+    pub tags: Vec<String>,
+}
+
+/// The manifest family of a build in steps: `format`, else OCI (the layout is an OCI
+/// layout, and umoci and skopeo read only OCI manifests there). A base's layers keep their
+/// blobs; their descriptors name the same encoding in that family
+/// ([`BaseImage::layers_for`]), which fails for a zstd base layer in a Docker manifest.
+pub fn plan_format(plan: &Plan, format: Option<Format>) -> Result<Format> {
+    let format = format.unwrap_or_default();
+    if let Some(base) = &plan.base {
+        base.layers_for(format)?;
+    }
+    Ok(format)
+}
+
+/// Builds an image in steps (on `plan.base`, or from scratch) and writes every output named in
+/// `opts` (`opts.settings` gives the date and the manifest annotations; the config comes from
+/// the base and the steps). The base's layers are linked into the layout (a layout that has
+/// them already keeps its copies), every new layer is packed as [`build`] packs one.
+/// `opts.format` is the manifest's family, the base's layers named in it ([`plan_format`]);
+/// `--rootfs-tar` is refused: it holds one layer, and this image has several.
+pub fn build_plan(plan: &Plan, opts: &BuildOptions) -> Result<PlanReport> {
+    if let Some(p) = &opts.rootfs_tar {
+        return Err(Error::Invalid {
+            what: "output",
+            value: p.display().to_string(),
+            reason: "--rootfs-tar writes one layer; an image on a base or from a Containerfile \
+                     has its layers in the layout"
+                .to_owned(),
+        });
+    }
+    let format = plan_format(plan, Some(opts.format))?;
+    let layer_type = format.layer_type(opts.compression)?;
+    let mut layers = Vec::new();
+    let mut report = None;
+    let repo_tags = write_outputs(opts, |staged, existing, _| {
+        let created = rfc3339(opts.settings.source_date_epoch);
+        let mut editor = match &plan.base {
+            Some(base) => base.editor(&created)?,
+            None => ConfigEditor::scratch(&plan.platform, &created),
+        };
+        if plan.default_path {
+            editor.set_default_path();
+        }
+        let mut all = Vec::new();
+        if let Some(base) = &plan.base {
+            base.link_layers(staged, existing)?;
+            all.extend(base.layers_for(format)?);
+        }
+        let blobs = staged.root().join("blobs").join("sha256");
+        let mut done = 0;
+        for step in &plan.steps {
+            let (bundle, created_by, comment) = match step {
+                PlanStep::Config(step) => {
+                    editor.apply(step)?;
+                    continue;
+                }
+                PlanStep::ConfigOfLayer(step) => {
+                    editor.apply_without_history(step)?;
+                    continue;
+                }
+                PlanStep::Layer {
+                    bundle,
+                    created_by,
+                    comment,
+                } => (bundle, created_by, comment),
+            };
+            let packed = pack_layer(
+                bundle,
+                opts.compression,
+                opts.threads,
+                opts.settings.source_date_epoch,
+                &blobs,
+                None,
+                &opts.progress.offset(done),
+            )?;
+            done += crate::layer::content_size(bundle);
+            let l = packed.layer;
+            persist_readable(packed.blob, &staged.blob_path(&l.digest))?;
+            let layer = Descriptor::new(layer_type.clone(), l.size, l.digest.clone());
+            editor.apply(&Step::Layer {
+                diff_id: l.diff_id.clone(),
+                created_by: created_by.replace(DIFF_ID_HEX, l.diff_id.digest()),
+                comment: comment.clone(),
+            })?;
+            all.push(layer.clone());
+            layers.push(NewLayer {
+                layer,
+                diff_id: l.diff_id,
+                tar_size: l.tar_size,
+            });
+        }
+        let config_bytes = editor.finish()?;
+        let config = staged.put_blob(format.config_type(), &config_bytes)?;
+        let manifest = image_manifest(
+            format,
+            config.clone(),
+            all.clone(),
+            &opts.settings.annotations,
+            &created,
+        )?;
+        let manifest_bytes = to_canonical_vec(&manifest, "image manifest")?;
+        let manifest = staged.put_blob(format.manifest_type(), &manifest_bytes)?;
+        report = Some((config.clone(), manifest.clone()));
+        Ok(Staged {
+            manifest,
+            config,
+            layers: all,
+        })
+    })?;
+    let (config, manifest) = report.expect("written before the outputs");
+    Ok(PlanReport {
+        base: plan.base.as_ref().map(BaseImage::descriptor),
+        base_layers: plan
+            .base
+            .as_ref()
+            .map(|b| b.layers().to_vec())
+            .unwrap_or_default(),
+        layers,
+        config,
+        manifest,
         tags: repo_tags,
     })
 }
@@ -476,7 +704,6 @@ pub fn build(bundle: &Bundle, opts: &BuildOptions) -> Result<BuildReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Platform;
     use crate::transport::ImageName;
     use std::io::Read;
 
@@ -581,6 +808,99 @@ mod tests {
             .map(|i| i.config.architecture().to_string())
             .collect();
         assert_eq!(arches, ["amd64", "arm64"]);
+    }
+
+    #[test]
+    fn an_image_on_a_base_keeps_its_layers_and_links_its_blobs() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let mut base_opts = options(tmp.path());
+        base_opts.settings.env = vec!["PATH=/base/bin".into(), "HOME=/root".into()];
+        base_opts.settings.cmd = vec!["sh".into()];
+        let base_report = build(&small_bundle(tmp.path()), &base_opts).unwrap();
+        let name = ImageName::parse(&format!(
+            "oci:{}:penguin:v1",
+            tmp.path().join("layout").display()
+        ))
+        .unwrap();
+        let plan = || Plan {
+            base: Some(BaseImage::open(&name, None).unwrap()),
+            platform: Platform::default(),
+            default_path: false,
+            keep: Vec::new(),
+            steps: vec![
+                PlanStep::Layer {
+                    bundle: {
+                        let mut b = Bundle::new();
+                        b.add_dir("home", 0o700).unwrap();
+                        b
+                    },
+                    created_by: format!("COPY file:{DIFF_ID_HEX} in / "),
+                    comment: None,
+                },
+                PlanStep::Config(Step::Env(vec![("HOME".into(), "/home".into())])),
+                PlanStep::Config(Step::Entrypoint(vec!["/bin/sh".into()])),
+            ],
+        };
+        let mut opts = options(tmp.path());
+        opts.oci_layout = tmp.path().join("out");
+        opts.docker_archive = Some(tmp.path().join("out.tar"));
+        opts.tags = vec!["on-base:1".parse().unwrap()];
+        let first = build_plan(&plan(), &opts).unwrap();
+        assert_eq!(first.base_layers, std::slice::from_ref(&base_report.layer));
+        assert_eq!(first.layers.len(), 1);
+        // the base blob is the same file, linked
+        let a = std::fs::metadata(
+            tmp.path()
+                .join("layout/blobs/sha256")
+                .join(base_report.layer.digest().digest()),
+        )
+        .unwrap();
+        let b = std::fs::metadata(
+            tmp.path()
+                .join("out/blobs/sha256")
+                .join(base_report.layer.digest().digest()),
+        )
+        .unwrap();
+        assert_eq!((a.dev(), a.ino()), (b.dev(), b.ino()));
+        let out =
+            crate::inspect::inspect(&format!("{}:1", tmp.path().join("out").display())).unwrap();
+        let img = &out.images[0];
+        assert_eq!(img.layers.len(), 2);
+        assert_eq!(img.layers[0].0, base_report.layer);
+        let cfg = img.config.config().clone().unwrap();
+        assert_eq!(cfg.env().clone().unwrap(), ["PATH=/base/bin", "HOME=/home"]);
+        assert_eq!(cfg.entrypoint().clone().unwrap(), ["/bin/sh"]);
+        assert!(
+            cfg.cmd().is_none(),
+            "the base's Cmd is cleared by --entrypoint"
+        );
+        let history = img.config.history().clone().unwrap();
+        assert_eq!(history.len(), 4);
+        assert_eq!(
+            history[1].created_by().as_deref().unwrap(),
+            format!("COPY file:{} in / ", first.layers[0].diff_id.digest())
+        );
+        assert_eq!(history[3].empty_layer(), Some(true));
+        // the archive carries every layer
+        let archive =
+            crate::inspect::inspect(&tmp.path().join("out.tar").display().to_string()).unwrap();
+        assert_eq!(archive.images[0].layers.len(), 2);
+        // twice: the same digests, the base blob reused
+        std::fs::remove_file(tmp.path().join("out.tar")).unwrap();
+        let second = build_plan(&plan(), &opts).unwrap();
+        assert_eq!(second, first);
+        // a platform the base is not
+        let err = BaseImage::open(&name, Some(&"linux/arm64".parse().unwrap()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is linux/amd64"), "{err}");
+        let reg = ImageName::parse("docker://localhost:5000/busybox:1").unwrap();
+        let err = BaseImage::open(&reg, None).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "packer reads no registry; fetch the base first: pusher copy docker://localhost:5000/busybox:1 oci:DIR"
+        );
     }
 
     #[test]

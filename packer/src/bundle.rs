@@ -2,7 +2,7 @@
 //! (files from host paths, directories, symlinks, hard links), kept in bytewise path order.
 
 use crate::error::{Error, IoContext, Result};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -44,12 +44,16 @@ pub struct Entry {
     pub kind: EntryKind,
     /// The `security.capability` xattr, if the file has one.
     pub capability: Option<Vec<u8>>,
+    /// uid and gid: (0, 0) unless [`Bundle::set_owner`] changed them
+    pub owner: (u32, u32),
 }
 
 /// The entries of a layer, in bytewise path order, every parent directory present.
 #[derive(Debug, Clone, Default)]
 pub struct Bundle {
     entries: BTreeMap<Vec<u8>, Entry>,
+    /// parent directories added because an entry below needed them, not by a call
+    implied: BTreeSet<Vec<u8>>,
 }
 
 impl Bundle {
@@ -118,6 +122,7 @@ impl Bundle {
                         mode,
                         kind,
                         capability,
+                        owner: (0, 0),
                     },
                 );
             }
@@ -223,14 +228,22 @@ impl Bundle {
         let mut end = 0;
         while let Some(i) = path[end..].iter().position(|&b| b == b'/') {
             let parent = path[..end + i].to_vec();
-            self.entries.entry(parent.clone()).or_insert(Entry {
-                path: parent,
-                mode: 0o755,
-                kind: EntryKind::Dir,
-                capability: None,
-            });
+            if !self.entries.contains_key(&parent) {
+                self.implied.insert(parent.clone());
+                self.entries.insert(
+                    parent.clone(),
+                    Entry {
+                        path: parent,
+                        mode: 0o755,
+                        kind: EntryKind::Dir,
+                        capability: None,
+                        owner: (0, 0),
+                    },
+                );
+            }
             end += i + 1;
         }
+        self.implied.remove(&path);
         self.entries.insert(
             path.clone(),
             Entry {
@@ -238,8 +251,36 @@ impl Bundle {
                 mode,
                 kind,
                 capability,
+                owner: (0, 0),
             },
         );
+        Ok(())
+    }
+
+    /// Drops the parent directories that no call added, only an entry below them needed (as
+    /// 0755): a layer on a base image leaves those to the base, so its directories keep their
+    /// modes (`/tmp` stays 1777). Tools that apply a layer create a missing parent as 0755.
+    pub fn without_implied_dirs(mut self) -> Bundle {
+        for p in std::mem::take(&mut self.implied) {
+            self.entries.remove(&p);
+        }
+        self
+    }
+
+    /// Gives every entry the numeric owner `uid:gid` (`COPY --chown`); each at most
+    /// 2097151, the most a tar header holds.
+    pub fn set_owner(&mut self, uid: u32, gid: u32) -> Result<()> {
+        let max = crate::tar::MAX_OWNER_ID;
+        if uid > max || gid > max {
+            return Err(Error::Invalid {
+                what: "owner",
+                value: format!("{uid}:{gid}"),
+                reason: format!("a uid or gid is at most {max}"),
+            });
+        }
+        for e in self.entries.values_mut() {
+            e.owner = (uid, gid);
+        }
         Ok(())
     }
 

@@ -123,6 +123,12 @@ pub enum Error {
         /// why it is refused
         reason: String,
     },
+    /// A registry image named where packer needs one on disk (packer reads no registry).
+    #[error("{}", crate::base::registry_hint(reference))]
+    NeedsRegistry {
+        /// the reference, without `docker://`
+        reference: String,
+    },
     /// An image, manifest or archive that is malformed in some other way.
     #[error("{what}: {reason}")]
     Malformed {

@@ -35,6 +35,17 @@ impl Progress {
         Progress(None)
     }
 
+    /// The same feed, counting from `base` (the bytes of the layers packed before).
+    pub fn offset(&self, base: u64) -> Progress {
+        match &self.0 {
+            None => Progress(None),
+            Some(feed) => {
+                let feed = Arc::clone(feed);
+                Progress(Some(Arc::new(move |done| feed(base + done))))
+            }
+        }
+    }
+
     fn report(&self, done: u64) {
         if let Some(feed) = &self.0 {
             feed(done);
@@ -102,6 +113,7 @@ fn write_tar_reporting<W: Write>(
         source: e,
     };
     for entry in bundle.entries() {
+        tar.set_owner(entry.owner.0, entry.owner.1);
         let caps: Vec<(&str, &[u8])> = entry
             .capability
             .as_deref()
