@@ -269,7 +269,12 @@ fn copy_between_two_registries_streams_every_blob_with_nothing_on_disk() {
     assert_eq!(to_proxy.faults_applied(), 1, "{:#?}", to_proxy.seen());
     // every blob (3 layers, the config) streamed with one PUT, the victim twice; no mounts
     // across registries, no chunks
-    assert_eq!(to_proxy.count("PUT", "/blobs/uploads/"), 5, "{:#?}", to_proxy.seen());
+    assert_eq!(
+        to_proxy.count("PUT", "/blobs/uploads/"),
+        5,
+        "{:#?}",
+        to_proxy.seen()
+    );
     assert_eq!(to_proxy.count("PATCH", "/blobs/"), 0);
     for layer in &layers {
         let gets = from_proxy.count("GET", &format!("/blobs/{layer}"));
@@ -282,7 +287,10 @@ fn copy_between_two_registries_streams_every_blob_with_nothing_on_disk() {
     let pulled = format!("oci:{}:multi", back.display());
     assert_eq!(copy_ok(config.path(), &dst, &pulled, &[]), expected);
     let (got, want) = (blobs(&back), blobs(&layout));
-    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
     assert!(got == want, "a blob differs");
     let json = run_ok(
         Command::new(require("skopeo"))
