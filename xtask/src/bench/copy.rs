@@ -8,8 +8,8 @@
 //! (Debian's docker-registry, plain HTTP); a second registry is the other destination. Every
 //! run of every contender writes a repository (or folder) of its own, so each run really
 //! copies, and skopeo's blob-info cache is removed before each of its runs. The order of the
-//! contenders rotates between runs. Prints medians, ratios of medians, peak memory (max RSS
-//! from GNU time) and the load average, then PASS or FAIL per target; exits non-zero on a miss.
+//! contenders rotates between runs. Prints medians of wall and CPU time, ratios of medians,
+//! peak memory (max RSS from GNU time) and the load average, then PASS or FAIL per target; exits non-zero on a miss.
 
 use crate::util::{cargo, describe, run_cmd};
 use anyhow::{Context, Result, bail};
@@ -27,8 +27,8 @@ use tests::registry::{Auth, Registry};
                   layers of incompressible bytes (made once, cached in target/bench-copy).\n\n\
                   Every run writes a fresh repository or folder, skopeo's blob-info cache is \
                   removed before each of its runs, and the order of the contenders rotates \
-                  between runs. Prints medians, ratios of medians and peak memory per \
-                  contender, then PASS/FAIL against the targets: pusher copy at most 0.8 of \
+                  between runs. Prints medians of wall and CPU time, ratios of medians and \
+                  peak memory per contender, and the load average, then PASS/FAIL against the targets: pusher copy at most 0.8 of \
                   skopeo's wall time with at most 16 MiB peak memory, pusher pull at most 0.5 \
                   of skopeo's. Exits non-zero when a target is missed.\n\n\
                   Needs skopeo, umoci, docker-registry and /usr/bin/time (Debian package time)."
@@ -54,16 +54,18 @@ const MAX_PEAK_KIB: u64 = 16 * 1024;
 #[derive(Debug, Clone, Copy)]
 struct Sample {
     wall: f64,
+    /// user + system CPU seconds
+    cpu: f64,
     max_rss_kib: u64,
 }
 
-/// Runs `cmd` under GNU time; returns wall seconds, peak RSS and stdout.
+/// Runs `cmd` under GNU time; returns wall and CPU seconds, peak RSS and stdout.
 fn timed(cmd: &mut Command, scratch: &Path) -> Result<(Sample, String)> {
     let report = scratch.join(".time");
     let mut wrapped = Command::new("/usr/bin/time");
     wrapped
         .arg("-f")
-        .arg("%M")
+        .arg("%U %S %M")
         .arg("-o")
         .arg(&report)
         .arg(cmd.get_program())
@@ -90,16 +92,23 @@ fn timed(cmd: &mut Command, scratch: &Path) -> Result<(Sample, String)> {
         );
     }
     let text = std::fs::read_to_string(&report)?;
-    let max_rss_kib = text
+    let fields: Vec<f64> = text
         .lines()
         .last()
         .unwrap_or_default()
-        .trim()
-        .parse()
-        .with_context(|| format!("cannot read the peak memory from {text:?}"))?;
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let [user, sys, rss] = fields[..] else {
+        bail!("cannot read cpu time and peak memory from {text:?}");
+    };
     std::fs::remove_file(&report)?;
     Ok((
-        Sample { wall, max_rss_kib },
+        Sample {
+            wall,
+            cpu: user + sys,
+            max_rss_kib: rss as u64,
+        },
         String::from_utf8_lossy(&out.stdout).into_owned(),
     ))
 }
@@ -473,7 +482,7 @@ fn report(scenarios: &[Scenario<'_>], runs: usize, load_before: &str) -> Result<
         load_average()
     );
     println!(
-        "| image | what | pusher s | skopeo s | pusher / skopeo | pusher peak MiB | skopeo peak MiB |"
+        "| image | what | pusher s | skopeo s | pusher / skopeo | CPU s pusher / skopeo | peak MiB pusher / skopeo |"
     );
     println!("|---|---|---|---|---|---|---|");
     let mut checks = Vec::new();
@@ -482,6 +491,8 @@ fn report(scenarios: &[Scenario<'_>], runs: usize, load_before: &str) -> Result<
         let k = median(s.skopeo.iter().map(|x| x.wall).collect());
         let p_rss = s.pusher.iter().map(|x| x.max_rss_kib).max().unwrap_or(0);
         let k_rss = s.skopeo.iter().map(|x| x.max_rss_kib).max().unwrap_or(0);
+        let p_cpu = median(s.pusher.iter().map(|x| x.cpu).collect());
+        let k_cpu = median(s.skopeo.iter().map(|x| x.cpu).collect());
         let ratio = p / k;
         let image = format!(
             "{} layer{}, {:.1} MiB",
@@ -490,7 +501,7 @@ fn report(scenarios: &[Scenario<'_>], runs: usize, load_before: &str) -> Result<
             s.image.bytes as f64 / (1024.0 * 1024.0)
         );
         println!(
-            "| {image} | {} | {p:.3} | {k:.3} | {ratio:.2} | {:.1} | {:.1} |",
+            "| {image} | {} | {p:.3} | {k:.3} | {ratio:.2} | {p_cpu:.2} / {k_cpu:.2} | {:.1} / {:.1} |",
             s.kind.label(),
             p_rss as f64 / 1024.0,
             k_rss as f64 / 1024.0
