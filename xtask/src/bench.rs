@@ -23,6 +23,7 @@ enum Which {
     /// pusher against skopeo copy and a raw curl upload
     Push(push::Args),
     /// pusher copy and pull against skopeo copy, within one registry and between two
+    #[command(long_about = copy::LONG_ABOUT)]
     Copy(copy::Args),
     /// `cargo xtask image --push` against the article's way (tar, sha256sum, curl)
     Image(image::Args),

@@ -18,21 +18,21 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 use tests::registry::{Auth, Registry};
 
-/// Arguments of `cargo xtask bench copy`.
-#[derive(clap::Args)]
-#[command(
-    long_about = "pusher copy against skopeo copy docker://… docker://…, within one registry \
+/// `cargo xtask bench copy --help`.
+pub const LONG_ABOUT: &str = "pusher copy against skopeo copy docker://… docker://…, within one registry \
                   (another repository) and between two registries, and pusher pull against \
                   skopeo copy docker://… oci:…, for an image of one layer and one of several \
                   layers of incompressible bytes (made once, cached in target/bench-copy).\n\n\
                   Every run writes a fresh repository or folder, skopeo's blob-info cache is \
                   removed before each of its runs, and the order of the contenders rotates \
                   between runs. Prints medians of wall and CPU time, ratios of medians and \
-                  peak memory per contender, and the load average, then PASS/FAIL against the targets: pusher copy at most 0.8 of \
-                  skopeo's wall time with at most 16 MiB peak memory, pusher pull at most 0.5 \
-                  of skopeo's. Exits non-zero when a target is missed.\n\n\
-                  Needs skopeo, umoci, docker-registry and /usr/bin/time (Debian package time)."
-)]
+                  peak memory per contender, and the load average, then PASS/FAIL against \
+                  the targets: pusher copy at most 0.8 of skopeo's wall time with at most \
+                  16 MiB peak memory, pusher pull at most 0.5 of skopeo's. Exits non-zero when a target is missed.\n\n\
+                  Needs skopeo, umoci, docker-registry and /usr/bin/time (Debian package time).";
+
+/// Arguments of `cargo xtask bench copy`.
+#[derive(clap::Args)]
 pub struct Args {
     /// Runs of each contender (the median is compared)
     #[arg(long, default_value_t = 5)]
