@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: each benchmark runs our tool and its competitor in the same session
 //! and prints medians and ratios. Never timed in tests.
 
+mod copy;
 mod image;
 mod pack;
 mod push;
@@ -21,6 +22,9 @@ enum Which {
     Pack(pack::Args),
     /// pusher against skopeo copy and a raw curl upload
     Push(push::Args),
+    /// pusher copy and pull against skopeo copy, within one registry and between two
+    #[command(long_about = copy::LONG_ABOUT)]
+    Copy(copy::Args),
     /// `cargo xtask image --push` against the article's way (tar, sha256sum, curl)
     Image(image::Args),
 }
@@ -30,6 +34,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Which::Shell(a) => shell::run(a),
         Which::Pack(a) => pack::run(a),
         Which::Push(a) => push::run(a),
+        Which::Copy(a) => copy::run(a),
         Which::Image(a) => image::run(a),
     }
 }
