@@ -193,7 +193,6 @@ impl Alphabet {
             Alphabet::CodeLengths => (kind::PLAIN, 0),
         }
     }
-
 }
 
 /// A canonical Huffman code: the look-up table of `N` entries (a power of two), and for codes
@@ -354,10 +353,7 @@ fn fixed_codes() -> io::Result<&'static (LitLen, Dist)> {
     let mut lit = [8u8; 288];
     lit[144..256].fill(9);
     lit[256..280].fill(7);
-    let codes = (
-        LitLen::new(&lit)?,
-        Dist::new(&[5u8; 30], Alphabet::Dist)?,
-    );
+    let codes = (LitLen::new(&lit)?, Dist::new(&[5u8; 30], Alphabet::Dist)?);
     Ok(FIXED.get_or_init(|| codes))
 }
 
@@ -370,9 +366,7 @@ fn find_final_block(data: &[u8]) -> io::Result<(usize, usize)> {
         match b.take(2)? {
             0 => {
                 let byte = b.pos().div_ceil(8);
-                let header = data
-                    .get(byte..byte + 4)
-                    .ok_or_else(|| bad("truncated"))?;
+                let header = data.get(byte..byte + 4).ok_or_else(|| bad("truncated"))?;
                 let len = usize::from(u16::from_le_bytes([header[0], header[1]]));
                 let nlen = usize::from(u16::from_le_bytes([header[2], header[3]]));
                 if len != !nlen & 0xffff {
@@ -445,11 +439,10 @@ fn find_final_block(data: &[u8]) -> io::Result<(usize, usize)> {
 fn skip_symbols(bits: &mut Bits<'_>, lit: &LitLen, dist: &Dist) -> io::Result<()> {
     let data = bits.data;
     let (mut next, mut buf, mut count) = (bits.next, bits.buf, bits.count);
-    // away from the end, a refill always loads 8 bytes (see [`Bits::refill`])
-    let fast_end = data.len().saturating_sub(8);
     loop {
-        if next <= fast_end {
-            let word = u64::from_le_bytes(data[next..next + 8].try_into().expect("8 bytes"));
+        // away from the end, a refill always loads 8 bytes (see [`Bits::refill`])
+        if let Some(w) = data.get(next..next + 8) {
+            let word = u64::from_le_bytes(w.try_into().expect("8 bytes"));
             buf |= word << count;
             next += ((63 - count) / 8) as usize;
             count |= REFILLED;
