@@ -184,12 +184,9 @@ fn read_retry(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
-/// Tar bytes in: to the compressor, and to the diff id hasher (and rootfs tar). The hasher runs
-/// here, on the tar's own thread: SHA-256 with the CPU's SHA extensions is cheaper than
-/// copying the bytes over to another thread, and the compressor's workers are what keep the
-/// cores busy.
+/// Tar bytes in: to the diff id hasher (and rootfs tar) on its thread, and to the compressor.
 struct Tee<C> {
-    diff: DigestWriter<Box<dyn Write + Send>>,
+    diff: ThreadedSink<DigestWriter<Box<dyn Write + Send>>>,
     next: C,
 }
 
@@ -240,15 +237,14 @@ pub fn pack_layer(
         )),
         None => Box::new(io::sink()),
     };
-    // the layer digest is hashed on its own thread, beside the compressor's
-    let diff = DigestWriter::new(rootfs);
+    // digest and diff id, each hashed on its own thread while the tar is being made
+    let diff = ThreadedSink::spawn(DigestWriter::new(rootfs));
     let sink = ThreadedSink::spawn(DigestWriter::new(BufWriter::with_capacity(1 << 16, file)));
     let comp = Compressor::new(compression, threads, sink).io("start compressing", &blob_path)?;
     let tee = Tee { diff, next: comp };
     let Tee { diff, next } = write_tar_reporting(bundle, mtime, tee, &blob_path, progress)?;
     let rootfs_name = rootfs_tar.unwrap_or(&blob_path);
-    let (diff_id, tar_size, mut rootfs) = diff.finish();
-    rootfs.flush().io("write", rootfs_name)?;
+    let (diff_id, tar_size, _) = diff.finish().io("write", rootfs_name)?.finish();
     let sink = next.finish().io("write the layer to", &blob_path)?;
     let (digest, size, _) = sink.finish().io("write the layer to", &blob_path)?.finish();
     Ok(PackedLayer {
