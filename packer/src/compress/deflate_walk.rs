@@ -3,10 +3,15 @@
 //! block's BFINAL bit, and end with an empty stored block, so the stream stops byte-aligned
 //! (a zlib "sync flush"). Joining such pieces gives one deflate stream, hence one gzip member.
 //!
-//! The walk decodes Huffman codes only to skip over symbols; it copies no data. Any stream
-//! that does not parse as deflate is an error, never a panic.
+//! The walk only skips over symbols: it copies no data and never needs a symbol's value, only
+//! how many bits it takes. So one table look-up gives, for a literal/length code, the bits of
+//! the code plus its extra bits, and whether a distance follows; one more does the distance.
+//! Bits come from a 64-bit buffer refilled 8 bytes at a time, enough for a whole
+//! length/distance pair between refills. Any stream that does not parse as deflate is an
+//! error, never a panic.
 
 use std::io;
+use std::sync::OnceLock;
 
 /// Order of the code length code lengths in a dynamic block header (RFC 1951, 3.2.7).
 const CLEN_ORDER: [usize; 19] = [
@@ -29,62 +34,178 @@ fn bad(what: &str) -> io::Error {
     )
 }
 
-/// Reads bits least significant first, as deflate packs them.
+/// Bits a refill leaves in the buffer, at least: room for a literal/length code with its
+/// extra bits (15 + 5) and a distance code with its extra bits (15 + 13), 48 bits.
+const REFILLED: u32 = 56;
+/// Zero bytes the reader may invent past the end before the stream is called truncated (a
+/// garbage stream of zero codes must stop somewhere).
+const SLACK: usize = 16;
+
+/// Reads bits least significant first, as deflate packs them, through a 64-bit buffer.
 struct Bits<'a> {
     data: &'a [u8],
-    /// position in bits
-    pos: usize,
+    /// the next byte to load (may run past the end: those bytes read as zeros)
+    next: usize,
+    buf: u64,
+    /// valid bits in `buf`
+    count: u32,
 }
 
-impl Bits<'_> {
-    /// The next 32 bits without consuming them (zeros past the end).
-    #[inline]
-    fn peek32(&self) -> u32 {
-        let byte = self.pos / 8;
-        let word = match self.data.get(byte..byte + 8) {
-            Some(w) => u64::from_le_bytes(w.try_into().expect("8 bytes")),
-            None => {
-                let mut word = [0u8; 8];
-                let end = (byte + 8).min(self.data.len());
-                if byte < end {
-                    word[..end - byte].copy_from_slice(&self.data[byte..end]);
-                }
-                u64::from_le_bytes(word)
-            }
-        };
-        (word >> (self.pos % 8)) as u32
+impl<'a> Bits<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        Bits {
+            data,
+            next: 0,
+            buf: 0,
+            count: 0,
+        }
     }
 
-    #[inline]
-    fn take(&mut self, n: u32) -> io::Result<u32> {
-        let v = if n == 0 {
-            0
-        } else {
-            self.peek32() & ((1u32 << n) - 1)
-        };
-        self.pos += n as usize;
-        if self.pos > self.data.len() * 8 {
-            return Err(bad("truncated"));
+    /// The position in bits of the next unread bit.
+    fn pos(&self) -> usize {
+        self.next * 8 - self.count as usize
+    }
+
+    /// Restarts reading at the byte `byte`.
+    fn seek_byte(&mut self, byte: usize) {
+        self.next = byte;
+        self.buf = 0;
+        self.count = 0;
+    }
+
+    /// At least [`REFILLED`] bits in the buffer. Away from the end this always loads 8 bytes,
+    /// without a branch on how many bits are left: the bits above `count` are always the
+    /// stream's next bits, so loading them again changes nothing.
+    #[inline(always)]
+    fn refill(&mut self) -> io::Result<()> {
+        if let Some(w) = self.data.get(self.next..self.next + 8) {
+            let word = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+            self.buf |= word << self.count;
+            self.next += ((63 - self.count) / 8) as usize;
+            self.count |= REFILLED;
+            return Ok(());
         }
+        self.refill_at_the_end()
+    }
+
+    #[cold]
+    fn refill_at_the_end(&mut self) -> io::Result<()> {
+        while self.count < REFILLED {
+            if self.next > self.data.len() + SLACK {
+                return Err(bad("truncated"));
+            }
+            let byte = self.data.get(self.next).copied().unwrap_or(0);
+            self.buf |= u64::from(byte) << self.count;
+            self.next += 1;
+            self.count += 8;
+        }
+        Ok(())
+    }
+
+    /// Drops `n` bits (at most what the buffer holds).
+    #[inline(always)]
+    fn consume(&mut self, n: u32) {
+        self.buf >>= n;
+        self.count -= n;
+    }
+
+    /// The next `n` bits (n <= 32), consumed.
+    fn take(&mut self, n: u32) -> io::Result<u32> {
+        self.refill()?;
+        let v = (self.buf & ((1u64 << n) - 1)) as u32;
+        self.consume(n);
         Ok(v)
     }
 }
 
-/// Bits looked up at once: codes up to this long decode in one step from a table that stays
-/// in the L1 cache; longer (rare) codes are decoded a bit at a time.
-const FAST_BITS: u32 = 10;
+/// Entries of the literal/length tables, indexed by the next 11 bits: codes up to 11 bits
+/// decode in one step from tables that stay in the L1 cache (2,048 entries of 4 bytes);
+/// longer, rare codes take the slow path.
+const LIT_N: usize = 1 << 11;
+/// The same for distance codes and code length codes, by the next 9 bits.
+const DIST_N: usize = 1 << 9;
 
-/// A canonical Huffman code: a lookup table indexed by the next [`FAST_BITS`] input bits,
-/// `symbol << 4 | length` (0: a longer code, or none), and the code counts per length with the
-/// symbols in canonical order for the longer codes.
-struct Huffman {
-    table: Vec<u16>,
-    count: [u16; 16],
-    symbols: Vec<u16>,
+/// What a table entry says about the code at the front of the buffer (bits 7..10 of it).
+mod kind {
+    /// no code of at most the table's bits: a longer code, or none (the slow path says which)
+    pub const LONG: u32 = 0;
+    /// a literal byte
+    pub const LITERAL: u32 = 1;
+    /// a match length: a distance code follows
+    pub const LENGTH: u32 = 2;
+    /// the end of the block
+    pub const END: u32 = 3;
+    /// a symbol deflate does not allow here (lengths 286, 287; distances 30, 31)
+    pub const INVALID: u32 = 4;
+    /// a distance, or a code length symbol
+    pub const PLAIN: u32 = 5;
 }
 
-impl Huffman {
-    fn new(lengths: &[u8]) -> io::Result<Self> {
+/// Entry bit: a distance code follows (a length).
+const FOLLOWS: u32 = 1 << 5;
+/// Entry bit: not a literal, length or distance whose code is in the table: the walk's slow
+/// path handles it (end of block, long code, invalid symbol).
+const SPECIAL: u32 = 1 << 6;
+
+/// A table entry: bits to consume (code and extra bits) in bits 0..5, [`FOLLOWS`],
+/// [`SPECIAL`], the kind in bits 7..10, the code's own length in bits 10..14, the symbol in
+/// bits 16..32.
+fn entry(total: u32, kind: u32, len: u32, sym: u32) -> u32 {
+    let flags = match kind {
+        kind::LITERAL | kind::PLAIN => 0,
+        kind::LENGTH => FOLLOWS,
+        _ => SPECIAL,
+    };
+    total | flags | kind << 7 | len << 10 | sym << 16
+}
+
+fn kind_of(entry: u32) -> u32 {
+    entry >> 7 & 7
+}
+
+fn code_len(entry: u32) -> u32 {
+    entry >> 10 & 15
+}
+
+/// Which alphabet a code is for: how its symbols are classified.
+#[derive(Clone, Copy)]
+enum Alphabet {
+    LitLen,
+    Dist,
+    CodeLengths,
+}
+
+impl Alphabet {
+    /// The kind and extra bits of `sym`.
+    fn classify(self, sym: usize) -> (u32, u32) {
+        match self {
+            Alphabet::LitLen => match sym {
+                0..=255 => (kind::LITERAL, 0),
+                256 => (kind::END, 0),
+                257..=285 => (kind::LENGTH, u32::from(LEN_EXTRA[sym - 257])),
+                _ => (kind::INVALID, 0),
+            },
+            Alphabet::Dist => match DIST_EXTRA.get(sym) {
+                Some(&e) => (kind::PLAIN, u32::from(e)),
+                None => (kind::INVALID, 0),
+            },
+            // the repeat codes' extra bits are read by the header parser, which needs them
+            Alphabet::CodeLengths => (kind::PLAIN, 0),
+        }
+    }
+}
+
+/// A canonical Huffman code: the look-up table of `N` entries (a power of two), and for codes
+/// longer than its bits the code counts per length with the symbols in canonical order.
+struct Huffman<const N: usize> {
+    table: Box<[u32; N]>,
+    count: [u16; 16],
+    symbols: Vec<u16>,
+    alphabet: Alphabet,
+}
+
+impl<const N: usize> Huffman<N> {
+    fn new(lengths: &[u8], alphabet: Alphabet) -> io::Result<Self> {
         let mut count = [0u16; 16];
         for &l in lengths {
             if l > 15 {
@@ -93,37 +214,43 @@ impl Huffman {
             count[usize::from(l)] += 1;
         }
         count[0] = 0;
+        // first code and first canonical index of each length
         let mut next = [0u32; 16];
+        let mut offset = [0u16; 16];
         let mut code = 0;
         for len in 1..16 {
             code = (code + u32::from(count[len - 1])) << 1;
             next[len] = code;
+            offset[len] = offset[len - 1] + count[len - 1];
         }
-        let mut table = vec![0u16; 1 << FAST_BITS];
-        let mut symbols = Vec::with_capacity(lengths.len());
-        for len in 1..16u8 {
-            symbols
-                .extend((0..lengths.len() as u16).filter(|&sym| lengths[usize::from(sym)] == len));
-        }
+        let bits = N.trailing_zeros();
+        let mut symbols = vec![0u16; usize::from(offset[15] + count[15])];
+        let mut table: Box<[u32; N]> = vec![entry(0, kind::LONG, 0, 0); N]
+            .into_boxed_slice()
+            .try_into()
+            .expect("N entries");
         for (sym, &len) in lengths.iter().enumerate() {
             if len == 0 {
                 continue;
             }
+            let l = usize::from(len);
+            symbols[usize::from(offset[l])] = sym as u16;
+            offset[l] += 1;
             let len = u32::from(len);
-            let c = next[len as usize];
-            next[len as usize] += 1;
+            let c = next[l];
+            next[l] += 1;
             if c >= 1 << len {
                 return Err(bad("over-subscribed code"));
             }
-            if len > FAST_BITS {
+            if len > bits {
                 continue;
             }
+            let (k, extra) = alphabet.classify(sym);
+            let e = entry(len + extra, k, len, sym as u32);
             // codes are packed most significant bit first: reverse them for an LSB-first read
-            let rev = c.reverse_bits() >> (32 - len);
-            let entry = ((sym as u16) << 4) | len as u16;
-            let mut i = rev as usize;
+            let mut i = (c.reverse_bits() >> (32 - len)) as usize;
             while i < table.len() {
-                table[i] = entry;
+                table[i] = e;
                 i += 1 << len;
             }
         }
@@ -131,114 +258,242 @@ impl Huffman {
             table,
             count,
             symbols,
+            alphabet,
         })
     }
 
-    #[inline]
-    fn decode(&self, b: &mut Bits<'_>) -> io::Result<u16> {
-        let entry = self.table[(b.peek32() & ((1 << FAST_BITS) - 1)) as usize];
-        if entry == 0 {
-            return self.decode_slowly(b);
-        }
-        b.take(u32::from(entry & 15))?;
-        Ok(entry >> 4)
+    /// The table entry for the code at the front of `buf`.
+    #[inline(always)]
+    fn fast(&self, buf: u64) -> u32 {
+        self.table[buf as usize & (N - 1)]
     }
 
-    /// One bit at a time, walking the canonical code's lengths (as zlib's puff does).
-    fn decode_slowly(&self, b: &mut Bits<'_>) -> io::Result<u16> {
+    /// The entry for the code at the front of `buf` (at least 15 bits), long codes included:
+    /// kind `INVALID` when no code matches.
+    fn look_up(&self, buf: u64) -> u32 {
+        let e = self.fast(buf);
+        if kind_of(e) != kind::LONG {
+            return e;
+        }
+        // one bit at a time, walking the canonical code's lengths (as zlib's puff does)
         let (mut code, mut first, mut index) = (0i32, 0i32, 0i32);
-        for len in 1..16 {
-            code |= b.take(1)? as i32;
-            let count = i32::from(self.count[len]);
+        for len in 1..16u32 {
+            code |= (buf >> (len - 1) & 1) as i32;
+            let count = i32::from(self.count[len as usize]);
             if code - first < count {
-                return Ok(self.symbols[(index + code - first) as usize]);
+                let sym = usize::from(self.symbols[(index + code - first) as usize]);
+                let (k, extra) = self.alphabet.classify(sym);
+                return entry(len + extra, k, len, sym as u32);
             }
             index += count;
             first = (first + count) << 1;
             code <<= 1;
         }
-        Err(bad("invalid code"))
+        entry(0, kind::INVALID, 0, 0)
     }
+
+    /// Decodes one symbol of a code length code (header parsing).
+    fn decode(&self, b: &mut Bits<'_>) -> io::Result<u32> {
+        b.refill()?;
+        let e = self.look_up(b.buf);
+        if kind_of(e) == kind::INVALID {
+            return Err(bad("invalid code"));
+        }
+        b.consume(e & 31);
+        Ok(e >> 16)
+    }
+}
+
+/// A literal/length code, with a second table for the walk's fast loop where a literal whose
+/// code leaves room in the 11 bits is paired with the code after it (a literal or a length):
+/// one look-up then skips two symbols.
+struct LitLen {
+    code: Huffman<LIT_N>,
+    pairs: Box<[u32; LIT_N]>,
+}
+
+impl LitLen {
+    fn new(lengths: &[u8]) -> io::Result<Self> {
+        let code = Huffman::<LIT_N>::new(lengths, Alphabet::LitLen)?;
+        let mut pairs = code.table.clone();
+        let bits = LIT_N.trailing_zeros();
+        for (i, pair) in pairs.iter_mut().enumerate() {
+            let first = *pair;
+            if kind_of(first) != kind::LITERAL {
+                continue;
+            }
+            let used = code_len(first);
+            let second = code.table[i >> used];
+            // the second code must lie wholly inside the bits that index this entry
+            if matches!(kind_of(second), kind::LITERAL | kind::LENGTH)
+                && used + code_len(second) <= bits
+            {
+                *pair = (used + (second & 31)) | (second & FOLLOWS);
+            }
+        }
+        Ok(LitLen { code, pairs })
+    }
+
+    /// The pair table's entry for the bits at the front of `buf`.
+    #[inline(always)]
+    fn fast(&self, buf: u64) -> u32 {
+        self.pairs[buf as usize & (LIT_N - 1)]
+    }
+}
+
+/// A distance code.
+type Dist = Huffman<DIST_N>;
+
+/// The fixed codes of block type 1, built once.
+fn fixed_codes() -> io::Result<&'static (LitLen, Dist)> {
+    static FIXED: OnceLock<(LitLen, Dist)> = OnceLock::new();
+    if let Some(f) = FIXED.get() {
+        return Ok(f);
+    }
+    let mut lit = [8u8; 288];
+    lit[144..256].fill(9);
+    lit[256..280].fill(7);
+    let codes = (LitLen::new(&lit)?, Dist::new(&[5u8; 30], Alphabet::Dist)?);
+    Ok(FIXED.get_or_init(|| codes))
 }
 
 /// Where the final block's header starts and where the stream ends, in bits.
 fn find_final_block(data: &[u8]) -> io::Result<(usize, usize)> {
-    let mut b = Bits { data, pos: 0 };
+    let mut b = Bits::new(data);
     loop {
-        let start = b.pos;
+        let start = b.pos();
         let last = b.take(1)? == 1;
         match b.take(2)? {
             0 => {
-                b.pos = b.pos.div_ceil(8) * 8;
-                let len = b.take(16)?;
-                let nlen = b.take(16)?;
+                let byte = b.pos().div_ceil(8);
+                let header = data.get(byte..byte + 4).ok_or_else(|| bad("truncated"))?;
+                let len = usize::from(u16::from_le_bytes([header[0], header[1]]));
+                let nlen = usize::from(u16::from_le_bytes([header[2], header[3]]));
                 if len != !nlen & 0xffff {
                     return Err(bad("stored block length mismatch"));
                 }
-                b.pos += len as usize * 8;
-                if b.pos > data.len() * 8 {
+                let end = byte + 4 + len;
+                if end > data.len() {
                     return Err(bad("truncated"));
                 }
+                b.seek_byte(end);
             }
             1 => {
-                let mut lit = [8u8; 288];
-                lit[144..256].fill(9);
-                lit[256..280].fill(7);
-                skip_symbols(&mut b, &Huffman::new(&lit)?, &Huffman::new(&[5u8; 30])?)?;
+                let (lit, dist) = fixed_codes()?;
+                skip_symbols(&mut b, lit, dist)?;
             }
             2 => {
                 let hlit = b.take(5)? as usize + 257;
                 let hdist = b.take(5)? as usize + 1;
                 let hclen = b.take(4)? as usize + 4;
+                if hlit > 286 || hdist > 30 {
+                    return Err(bad("too many codes"));
+                }
                 let mut clen = [0u8; 19];
                 for &i in &CLEN_ORDER[..hclen] {
                     clen[i] = b.take(3)? as u8;
                 }
-                let clen = Huffman::new(&clen)?;
-                let mut lengths = Vec::with_capacity(hlit + hdist);
-                while lengths.len() < hlit + hdist {
+                let clen = Huffman::<DIST_N>::new(&clen, Alphabet::CodeLengths)?;
+                let mut lengths = [0u8; 286 + 30];
+                let mut n = 0;
+                while n < hlit + hdist {
                     let (value, repeat) = match clen.decode(&mut b)? {
                         sym @ 0..=15 => (sym as u8, 1),
                         16 => {
-                            let prev = *lengths.last().ok_or_else(|| bad("repeat at start"))?;
+                            let prev = n
+                                .checked_sub(1)
+                                .map(|i| lengths[i])
+                                .ok_or_else(|| bad("repeat at start"))?;
                             (prev, 3 + b.take(2)? as usize)
                         }
                         17 => (0, 3 + b.take(3)? as usize),
                         _ => (0, 11 + b.take(7)? as usize),
                     };
-                    if lengths.len() + repeat > hlit + hdist {
+                    if n + repeat > hlit + hdist {
                         return Err(bad("too many code lengths"));
                     }
-                    lengths.extend(std::iter::repeat_n(value, repeat));
+                    lengths[n..n + repeat].fill(value);
+                    n += repeat;
                 }
-                let lit = Huffman::new(&lengths[..hlit])?;
-                let dist = Huffman::new(&lengths[hlit..])?;
+                let lit = LitLen::new(&lengths[..hlit])?;
+                let dist = Dist::new(&lengths[hlit..hlit + hdist], Alphabet::Dist)?;
                 skip_symbols(&mut b, &lit, &dist)?;
             }
             _ => return Err(bad("reserved block type")),
         }
+        if b.pos() > data.len() * 8 {
+            return Err(bad("truncated"));
+        }
         if last {
-            return Ok((start, b.pos));
+            return Ok((start, b.pos()));
         }
     }
 }
 
 /// Skips the symbols of one compressed block, up to and including its end-of-block code.
-fn skip_symbols(b: &mut Bits<'_>, lit: &Huffman, dist: &Huffman) -> io::Result<()> {
+///
+/// The hot loop has no data-dependent branch for literals against lengths: it always looks
+/// up a distance and consumes it only when a length came first. Everything else (end of
+/// block, long codes, bad symbols) leaves through the one [`SPECIAL`] branch. The bit buffer
+/// lives in local variables, so it stays in registers.
+fn skip_symbols(bits: &mut Bits<'_>, lit: &LitLen, dist: &Dist) -> io::Result<()> {
+    let data = bits.data;
+    let (mut next, mut buf, mut count) = (bits.next, bits.buf, bits.count);
     loop {
-        match lit.decode(b)? {
-            0..=255 => {}
-            256 => return Ok(()),
-            sym @ 257..=285 => {
-                b.take(u32::from(LEN_EXTRA[usize::from(sym - 257)]))?;
-                let d = dist.decode(b)?;
-                let extra = DIST_EXTRA
-                    .get(usize::from(d))
-                    .ok_or_else(|| bad("bad distance"))?;
-                b.take(u32::from(*extra))?;
-            }
-            _ => return Err(bad("bad length symbol")),
+        // away from the end, a refill always loads 8 bytes (see [`Bits::refill`])
+        if let Some(w) = data.get(next..next + 8) {
+            let word = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+            buf |= word << count;
+            next += ((63 - count) / 8) as usize;
+            count |= REFILLED;
+        } else {
+            let mut b = Bits {
+                data,
+                next,
+                buf,
+                count,
+            };
+            b.refill()?;
+            (next, buf, count) = (b.next, b.buf, b.count);
         }
+        // room for a length/distance pair with all their extra bits
+        let e = lit.fast(buf);
+        let d = dist.fast(buf >> (e & 31));
+        // all ones when a distance follows the code, else zero
+        let follows = 0u32.wrapping_sub(e >> 5 & 1);
+        if (e | d & follows) & SPECIAL != 0 {
+            let (used, end) = slow_symbol(buf, lit, dist)?;
+            buf >>= used;
+            count -= used;
+            if end {
+                (bits.next, bits.buf, bits.count) = (next, buf, count);
+                return Ok(());
+            }
+            continue;
+        }
+        let used = (e & 31) + (d & 31 & follows);
+        buf >>= used;
+        count -= used;
+    }
+}
+
+/// One symbol the fast loop left alone, at the front of `buf`: the bits it takes, and whether
+/// it ends the block.
+#[cold]
+fn slow_symbol(buf: u64, lit: &LitLen, dist: &Dist) -> io::Result<(u32, bool)> {
+    let e = lit.code.look_up(buf);
+    let used = e & 31;
+    match kind_of(e) {
+        kind::LITERAL => Ok((used, false)),
+        kind::LENGTH => {
+            let d = dist.look_up(buf >> used);
+            if kind_of(d) != kind::PLAIN {
+                return Err(bad("bad distance"));
+            }
+            Ok((used + (d & 31), false))
+        }
+        kind::END => Ok((used, true)),
+        _ => Err(bad("bad literal/length code")),
     }
 }
 
@@ -325,6 +580,27 @@ mod tests {
                 })
                 .collect();
             let _ = unfinish(&mut junk.clone());
+        }
+    }
+
+    #[test]
+    fn damaged_streams_are_errors_or_walk_to_their_end_never_panics() {
+        let text: Vec<u8> = (0..20_000u32)
+            .flat_map(|i| format!("{} {}\n", i % 97, i % 13).into_bytes())
+            .collect();
+        let good = libdeflate(&text, 6);
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..3000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mut bad = good.clone();
+            let bit = (x % (bad.len() as u64 * 8)) as usize;
+            bad[bit / 8] ^= 1 << (bit % 8);
+            bad.truncate(bad.len() - (x >> 40) as usize % 4);
+            if let Ok((start, end)) = find_final_block(&bad) {
+                assert!(start < end && end <= bad.len() * 8, "{start} {end}");
+            }
         }
     }
 }

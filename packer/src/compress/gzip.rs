@@ -264,13 +264,46 @@ fn deflate_run(c: &mut Compressor, data: &[u8], last: bool, out: &mut Vec<u8>) -
 }
 
 /// Bits of entropy per byte above which deflate cannot win more than about 1%: random bytes,
-/// already-compressed files. Such blocks are stored, which costs no CPU.
-const STORE_ENTROPY: f64 = 7.95;
+/// already-compressed files. Such blocks are stored, which costs no CPU. In hundredths, as the
+/// test below is integer arithmetic.
+const STORE_ENTROPY_CENTS: u128 = 795;
 
-/// Whether the byte histogram of `data` says deflate would gain next to nothing. A pure
-/// function of the bytes, so the output stays deterministic.
+/// Fractional bits of the fixed-point logarithms.
+const LOG_FRACTION: u32 = 32;
+
+/// `log2(c)` for `c >= 1` in fixed point with [`LOG_FRACTION`] fractional bits, by integer
+/// arithmetic only (squaring the mantissa bit by bit): no floating point, whose `log2` may
+/// differ between libm builds and CPUs, decides which bytes are stored.
+fn log2_fixed(c: u64) -> u64 {
+    let whole = 63 - c.leading_zeros();
+    let mut log = u64::from(whole) << LOG_FRACTION;
+    // the mantissa c / 2^whole in [1, 2), with 62 fractional bits
+    let one: u128 = 1 << 62;
+    let mut y = u128::from(c) << (62 - whole);
+    for bit in (0..LOG_FRACTION).rev() {
+        y = (y * y) >> 62;
+        if y >= 2 * one {
+            y >>= 1;
+            log |= 1 << bit;
+        }
+    }
+    log
+}
+
+/// `c * log2(c)` in fixed point for every count a segment can hold, built once.
+fn c_log2_c() -> &'static [u64] {
+    static TABLE: std::sync::OnceLock<Vec<u64>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        (0..=SEGMENT as u64)
+            .map(|c| if c < 2 { 0 } else { c * log2_fixed(c) })
+            .collect()
+    })
+}
+
+/// Whether the byte histogram of a full segment says deflate would gain next to nothing. A
+/// pure function of the bytes, in integer arithmetic, so the output stays deterministic.
 fn looks_incompressible(data: &[u8]) -> bool {
-    if data.len() < SEGMENT {
+    if data.len() != SEGMENT {
         return false;
     }
     // four interleaved histograms keep the counting loop free of store-to-load stalls
@@ -285,14 +318,14 @@ fn looks_incompressible(data: &[u8]) -> bool {
     for &b in quads.remainder() {
         counts[0][b as usize] += 1;
     }
-    // entropy = log2(n) - sum(c * log2 c) / n
-    let n = data.len() as f64;
-    let sum: f64 = (0..256)
-        .map(|i| counts[0][i] + counts[1][i] + counts[2][i] + counts[3][i])
-        .filter(|&c| c > 1)
-        .map(|c| f64::from(c) * f64::from(c).log2())
+    // entropy * n = n log2(n) - sum(c log2 c)
+    let table = c_log2_c();
+    let sum: u64 = (0..256)
+        .map(|i| table[(counts[0][i] + counts[1][i] + counts[2][i] + counts[3][i]) as usize])
         .sum();
-    n.log2() - sum / n > STORE_ENTROPY
+    let n = data.len() as u64;
+    let entropy_n = u128::from(n * log2_fixed(n) - sum);
+    100 * entropy_n > STORE_ENTROPY_CENTS * (u128::from(n) << LOG_FRACTION)
 }
 
 /// `data` as deflate stored blocks (each up to 65,535 bytes, byte-aligned), the final one
@@ -413,11 +446,19 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn fixed_point_log2_matches_the_float_one() {
+        for c in [1u64, 2, 3, 7, 100, 1000, 4097, 8191, 8192] {
+            let fixed = log2_fixed(c) as f64 / (1u64 << LOG_FRACTION) as f64;
+            assert!((fixed - (c as f64).log2()).abs() < 1e-8, "{c}: {fixed}");
+        }
+    }
+
+    #[test]
     fn random_blocks_are_stored_and_text_is_deflated() {
         let data = sample(2 * GZIP_BLOCK);
         let random = &data[100_000..170_000];
-        assert!(looks_incompressible(random));
-        assert!(!looks_incompressible(&data[..100_000]));
+        assert!(looks_incompressible(&random[..SEGMENT]));
+        assert!(!looks_incompressible(&data[..SEGMENT]));
         let out = stored_blocks(random, true);
         let mut back = Vec::new();
         flate2::read::DeflateDecoder::new(&out[..])
