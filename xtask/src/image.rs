@@ -347,7 +347,7 @@ fn pack(
     let archive = stage.path().join("penguinshell.tar");
     // the platforms pack at once: each gets its share of the cores (the bytes do not depend
     // on it), rather than every one starting a worker per core
-    let threads = (packer::compress::default_threads() / bundles.len().max(1)).max(1);
+    let threads = packer::compress::default_threads().div_ceil(bundles.len().max(1));
     // several platforms: each platform's manifest is pushed by digest as soon as its blobs are
     let several = bundles.len() > 1;
     let compression = Compression::Gzip(packer::compress::DEFAULT_GZIP_LEVEL);
