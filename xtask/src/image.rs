@@ -30,7 +30,7 @@ use packer::oci_spec::image::{Descriptor, Digest};
 use pusher::auth::Credential;
 use pusher::client::Client;
 use pusher::progress::{BlobOutcome, Progress};
-use pusher::push::{for_each_parallel, push_manifest};
+use pusher::push::push_manifest;
 use pusher::reference::Reference;
 use pusher::upload::{Blob, UploadOptions, upload_blob};
 use serde::{Deserialize, Serialize};
@@ -212,7 +212,8 @@ pub fn run(args: Args) -> Result<()> {
     };
     let inputs = stamp_inputs(&shells, args.format, &local);
     let cached = up_to_date(&outputs, &inputs);
-    // Packing uploads each platform's blobs as it goes; an unchanged image uploads them below.
+    // Packing pushes each platform's blobs and manifest as it goes; an unchanged image pushes
+    // them below.
     let uploaded_while_packing = cached.is_none();
     let report = match cached {
         Some(report) => {
@@ -265,9 +266,9 @@ pub fn run(args: Args) -> Result<()> {
             let pushing = pushing.context("not connected")?;
             let layout = OciLayout::open(&outputs.oci)?;
             if !uploaded_while_packing {
-                pushing.upload_all(&layout, &report)?;
+                pushing.push_all(&layout, &report)?;
             }
-            let digest = pushing.push_manifests(&layout, &report)?;
+            let digest = pushing.push_top(&layout, &report)?;
             println!(
                 "    {} blob(s) uploaded, {} already there",
                 pushing.uploaded.load(Ordering::Relaxed),
@@ -325,7 +326,8 @@ fn settings(target: &ShellTarget) -> Result<ImageSettings> {
 /// layout, with an index over them
 /// when there are several, tags it `latest`, writes the `docker load` archive and the rootfs
 /// tar of `local`'s image beside it, then moves the three outputs into place. With
-/// `pushing`, each platform's blobs are uploaded as soon as they are written.
+/// `pushing`, each platform's blobs (and, in an index, its manifest) are pushed as soon as
+/// they are written.
 fn pack(
     outputs: &Outputs,
     bundles: &[(ShellTarget, PathBuf, PathBuf)],
@@ -343,7 +345,11 @@ fn pack(
     let staged = OciLayout::create(stage.path().join("oci"))?;
     let rootfs_tar = stage.path().join("rootfs.tar");
     let archive = stage.path().join("penguinshell.tar");
-    let threads = packer::compress::default_threads();
+    // the platforms pack at once: each gets its share of the cores (the bytes do not depend
+    // on it), rather than every one starting a worker per core
+    let threads = packer::compress::default_threads().div_ceil(bundles.len().max(1));
+    // several platforms: each platform's manifest is pushed by digest as soon as its blobs are
+    let several = bundles.len() > 1;
     let compression = Compression::Gzip(packer::compress::DEFAULT_GZIP_LEVEL);
 
     // tar, gzip, digests, config.json, manifest: one platform per thread
@@ -369,7 +375,7 @@ fn pack(
                     )
                     .with_context(|| format!("cannot pack the {} image", target.platform))?;
                     if let Some(pushing) = pushing {
-                        pushing.upload_blobs(staged, &platform_report(target, &image))?;
+                        pushing.push_platform(staged, &platform_report(target, &image), several)?;
                     }
                     Ok((*target, image))
                 })
@@ -655,40 +661,50 @@ impl Pushing {
         })
     }
 
-    /// Uploads one platform's layer and config (check the blob exists, initiate upload, send
-    /// the blob, commit with the digest): called by each packing thread as soon as its image
-    /// is written, so the platforms' uploads overlap each other and the packing.
-    fn upload_blobs(&self, layout: &OciLayout, image: &PlatformReport) -> Result<()> {
-        for desc in [&image.layer, &image.config] {
-            let digest = desc.digest().to_string();
-            let path = layout.blob_path(desc.digest());
-            let blob = Blob {
-                digest: &digest,
-                size: desc.size(),
-                path: &path,
-            };
-            let progress = self.progress.blob(&digest, desc.size());
-            match upload_blob(&self.client, &blob, &UploadOptions::default(), progress)? {
-                BlobOutcome::Exists => self.existed.fetch_add(1, Ordering::Relaxed),
-                _ => self.uploaded.fetch_add(1, Ordering::Relaxed),
-            };
+    /// Pushes one platform's image: its layer and config at once (check the blob exists,
+    /// initiate upload, send the blob, commit with the digest), then, when it is one of an
+    /// index's images (`by_digest`), its manifest by digest. Called by each packing thread as
+    /// soon as its image is written, so the platforms' pushes overlap each other and the
+    /// packing; only the tag (the index, or the one manifest) waits for every output.
+    fn push_platform(
+        &self,
+        layout: &OciLayout,
+        image: &PlatformReport,
+        by_digest: bool,
+    ) -> Result<()> {
+        std::thread::scope(|s| {
+            let config = s.spawn(|| self.upload(layout, &image.config));
+            let layer = self.upload(layout, &image.layer);
+            let config = config.join().expect("an upload thread panicked");
+            layer.and(config)
+        })?;
+        if by_digest {
+            let manifest = layout.read_manifest(&image.manifest)?;
+            push_manifest(&self.client, manifest.digest().as_ref(), &manifest)?;
         }
         Ok(())
     }
 
-    /// Push the manifests: each platform's (at once), then the index under the tag; returns
-    /// the top digest.
-    fn push_manifests(&self, layout: &OciLayout, report: &ImageReport) -> Result<String> {
-        if report.index.is_some() {
-            let manifests = report
-                .platforms
-                .iter()
-                .map(|p| layout.read_manifest(&p.manifest))
-                .collect::<packer::Result<Vec<_>>>()?;
-            for_each_parallel(&manifests, manifests.len(), |manifest| {
-                push_manifest(&self.client, manifest.digest().as_ref(), manifest).map(|_| ())
-            })?;
-        }
+    /// Uploads one blob of the layout, unless the registry has it.
+    fn upload(&self, layout: &OciLayout, desc: &Descriptor) -> Result<()> {
+        let digest = desc.digest().to_string();
+        let path = layout.blob_path(desc.digest());
+        let blob = Blob {
+            digest: &digest,
+            size: desc.size(),
+            path: &path,
+        };
+        let progress = self.progress.blob(&digest, desc.size());
+        match upload_blob(&self.client, &blob, &UploadOptions::default(), progress)? {
+            BlobOutcome::Exists => self.existed.fetch_add(1, Ordering::Relaxed),
+            _ => self.uploaded.fetch_add(1, Ordering::Relaxed),
+        };
+        Ok(())
+    }
+
+    /// Pushes the top manifest under the tag (every blob and platform manifest is there
+    /// already); returns its digest.
+    fn push_top(&self, layout: &OciLayout, report: &ImageReport) -> Result<String> {
         let top = layout.read_manifest(report.top())?;
         let digest = top.digest().to_string();
         let reference = &self.client.reference;
@@ -700,13 +716,14 @@ impl Pushing {
         Ok(digest)
     }
 
-    /// Uploads every platform's blobs (at once) of an image already on disk.
-    fn upload_all(&self, layout: &OciLayout, report: &ImageReport) -> Result<()> {
+    /// Pushes every platform's image (at once) of an image already on disk.
+    fn push_all(&self, layout: &OciLayout, report: &ImageReport) -> Result<()> {
+        let by_digest = report.index.is_some();
         std::thread::scope(|s| {
             let jobs: Vec<_> = report
                 .platforms
                 .iter()
-                .map(|p| s.spawn(move || self.upload_blobs(layout, p)))
+                .map(|p| s.spawn(move || self.push_platform(layout, p, by_digest)))
                 .collect();
             jobs.into_iter()
                 .try_for_each(|j| j.join().expect("an upload thread panicked"))

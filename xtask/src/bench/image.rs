@@ -130,6 +130,11 @@ pub fn run(args: Args) -> Result<()> {
         "cargo xtask bench image: pack + push of the penguin image, {} rounds, medians",
         args.runs
     );
+    // the timings are only as quiet as the machine: say how busy it was
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        let load: Vec<&str> = load.split_whitespace().take(3).collect();
+        println!("  load average {} (1, 5, 15 min)", load.join(" "));
+    }
     println!(
         "  cargo xtask image --push   {:>8.1} ms  (--platform linux/amd64)",
         ms(ours_median)
