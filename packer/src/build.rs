@@ -543,6 +543,9 @@ pub struct Plan {
     pub default_path: bool,
     /// the steps, in order
     pub steps: Vec<PlanStep>,
+    /// temporary folders the bundles read from (an `ADD`ed archive's files), removed with
+    /// the plan
+    pub keep: Vec<tempfile::TempDir>,
 }
 
 /// A layer a build in steps added.
@@ -814,6 +817,7 @@ mod tests {
             base: Some(BaseImage::open(&name, None).unwrap()),
             platform: Platform::default(),
             default_path: false,
+            keep: Vec::new(),
             steps: vec![
                 PlanStep::Layer {
                     bundle: {

@@ -2,7 +2,7 @@
 //! (files from host paths, directories, symlinks, hard links), kept in bytewise path order.
 
 use crate::error::{Error, IoContext, Result};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -50,6 +50,8 @@ pub struct Entry {
 #[derive(Debug, Clone, Default)]
 pub struct Bundle {
     entries: BTreeMap<Vec<u8>, Entry>,
+    /// parent directories added because an entry below needed them, not by a call
+    implied: BTreeSet<Vec<u8>>,
 }
 
 impl Bundle {
@@ -223,14 +225,21 @@ impl Bundle {
         let mut end = 0;
         while let Some(i) = path[end..].iter().position(|&b| b == b'/') {
             let parent = path[..end + i].to_vec();
-            self.entries.entry(parent.clone()).or_insert(Entry {
-                path: parent,
-                mode: 0o755,
-                kind: EntryKind::Dir,
-                capability: None,
-            });
+            if !self.entries.contains_key(&parent) {
+                self.implied.insert(parent.clone());
+                self.entries.insert(
+                    parent.clone(),
+                    Entry {
+                        path: parent,
+                        mode: 0o755,
+                        kind: EntryKind::Dir,
+                        capability: None,
+                    },
+                );
+            }
             end += i + 1;
         }
+        self.implied.remove(&path);
         self.entries.insert(
             path.clone(),
             Entry {
@@ -241,6 +250,16 @@ impl Bundle {
             },
         );
         Ok(())
+    }
+
+    /// Drops the parent directories that no call added, only an entry below them needed (as
+    /// 0755): a layer on a base image leaves those to the base, so its directories keep their
+    /// modes (`/tmp` stays 1777). Tools that apply a layer create a missing parent as 0755.
+    pub fn without_implied_dirs(mut self) -> Bundle {
+        for p in std::mem::take(&mut self.implied) {
+            self.entries.remove(&p);
+        }
+        self
     }
 
     /// The entries in bytewise path order.

@@ -75,6 +75,7 @@ pub mod containerfile;
 pub mod digest;
 pub mod docker_archive;
 pub mod error;
+pub mod executor;
 pub(crate) mod fsutil;
 pub mod index;
 pub mod inspect;

@@ -3,12 +3,18 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use packer::build::{BuildOptions, BuildReport, Tag, build};
+use packer::apply::Step;
+use packer::base::BaseImage;
+use packer::build::{
+    BuildOptions, BuildReport, Plan, PlanReport, PlanStep, Tag, build, build_plan, plan_format,
+};
 use packer::bundle::Bundle;
 use packer::compress::{Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL, default_threads};
 use packer::config::{ImageSettings, Platform, parse_env, parse_key_value};
+use packer::containerfile::ContainerfileError;
 use packer::inspect::{InspectReport, inspect};
 use packer::manifest::Format;
+use packer::transport::ImageName;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,9 +57,32 @@ enum CompressionArg {
 }
 
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  packer build rootfs --oci-layout out --tag penguin:1 --entrypoint /bin/penguinshell
+  packer build rootfs --base oci:busybox:1.36 --oci-layout out --tag penguin:on-busybox
+  packer build --file Containerfile . --oci-layout out --tag penguin:1
+
+A base is read from disk (oci:DIR[:NAME], oci-archive:FILE, docker-archive:FILE); fetch a
+registry image first with `pusher copy docker://REF oci:DIR`.")]
 struct BuildArgs {
-    /// the folder whose content becomes the image's filesystem
+    /// the folder whose content becomes the image's filesystem (with --file: the build
+    /// context, the only folder COPY and ADD read from)
     rootfs: PathBuf,
+    /// build on this image: its layers untouched, the bundle as a new layer on top, its
+    /// config with the flags applied as a Dockerfile's instructions would be (oci:DIR[:NAME],
+    /// oci-archive:FILE[:NAME], docker-archive:FILE[:NAME:TAG])
+    #[arg(long, value_name = "SOURCE", conflicts_with = "file")]
+    base: Option<String>,
+    /// build what this Dockerfile/Containerfile says (FROM scratch or a local image, COPY,
+    /// ADD, ENV, ARG, ENTRYPOINT, CMD, WORKDIR, USER, LABEL, EXPOSE, STOPSIGNAL); nothing is
+    /// run, so RUN is refused
+    #[arg(long, short = 'f', value_name = "FILE", conflicts_with_all = [
+        "entrypoint", "cmd", "env", "workdir", "user", "label", "rootfs_tar",
+    ])]
+    file: Option<PathBuf>,
+    /// a Containerfile ARG's value, K=V; repeatable (with --file)
+    #[arg(long = "build-arg", value_name = "K=V", requires = "file")]
+    build_args: Vec<String>,
     /// OCI image layout folder to write (created, or added to)
     #[arg(long, value_name = "DIR")]
     oci_layout: PathBuf,
@@ -88,12 +117,15 @@ struct BuildArgs {
     #[arg(long, value_name = "K=V")]
     annotation: Vec<String>,
     /// OS/ARCH[/VARIANT] in Go's GOOS/GOARCH names, as the OCI image spec uses them
-    /// (linux/amd64, linux/arm64/v8, linux/arm/v7, linux/s390x, windows/amd64, ...)
-    #[arg(long, default_value = "linux/amd64")]
-    platform: String,
-    /// media types: OCI or the article's Docker v2 schema 2
-    #[arg(long, value_enum, default_value = "oci")]
-    format: FormatArg,
+    /// (linux/amd64, linux/arm64/v8, linux/arm/v7, linux/s390x, windows/amd64, ...);
+    /// default linux/amd64; on a base: the base's, and the one picked from an index
+    /// (default there: this machine's)
+    #[arg(long)]
+    platform: Option<String>,
+    /// media types: OCI or the article's Docker v2 schema 2 (default oci; on a base: the
+    /// base's, whose layers keep their media types)
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
     /// layer compression
     #[arg(long, value_enum, default_value = "gzip")]
     compression: CompressionArg,
@@ -131,7 +163,18 @@ fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
+            if let Some(e) = err.downcast_ref::<ContainerfileError>() {
+                // `Containerfile:3: COPY: ...`: the file and line first, as compilers do
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
             eprintln!("error: {err:#}");
+            if err
+                .chain()
+                .any(|e| matches!(e.downcast_ref(), Some(packer::Error::NeedsRegistry { .. })))
+            {
+                return ExitCode::from(2);
+            }
             ExitCode::FAILURE
         }
     }
@@ -212,7 +255,13 @@ fn compression(kind: CompressionArg, level: Option<&str>) -> Result<Compression>
 }
 
 fn run_build(args: BuildArgs) -> Result<()> {
-    let platform: Platform = args.platform.parse()?;
+    if args.file.is_some() {
+        return run_file_build(args);
+    }
+    if args.base.is_some() {
+        return run_base_build(args);
+    }
+    let platform: Platform = args.platform.as_deref().unwrap_or("linux/amd64").parse()?;
     let tags = args
         .tags
         .iter()
@@ -234,10 +283,7 @@ fn run_build(args: BuildArgs) -> Result<()> {
         .map(|a| parse_key_value("annotation", a))
         .collect::<Result<_, _>>()?;
     let compression = compression(args.compression, args.level.as_deref())?;
-    let format = match args.format {
-        FormatArg::Oci => Format::Oci,
-        FormatArg::Docker => Format::Docker,
-    };
+    let format = format_of(args.format).unwrap_or_default();
     format.layer_type(compression)?;
     let threads = match args.threads {
         Some(0) => bail!("invalid threads 0: expected at least 1"),
@@ -285,6 +331,255 @@ fn run_build(args: BuildArgs) -> Result<()> {
         writeln!(out, "{}", build_json(&report))?;
     } else {
         print_build(&mut out, &report)?;
+    }
+    Ok(())
+}
+
+fn format_of(arg: Option<FormatArg>) -> Option<Format> {
+    arg.map(|f| match f {
+        FormatArg::Oci => Format::Oci,
+        FormatArg::Docker => Format::Docker,
+    })
+}
+
+/// What a build in steps shares with a plain one: tags, annotations, compression, threads,
+/// outputs. The format is the plan's ([`plan_format`]).
+fn plan_options(args: &BuildArgs, plan: &Plan) -> Result<BuildOptions> {
+    let tags = args
+        .tags
+        .iter()
+        .map(|t| t.parse::<Tag>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let annotations = args
+        .annotation
+        .iter()
+        .map(|a| parse_key_value("annotation", a))
+        .collect::<Result<_, _>>()?;
+    let compression = compression(args.compression, args.level.as_deref())?;
+    let format = plan_format(plan, format_of(args.format))?;
+    format.layer_type(compression)?;
+    let threads = match args.threads {
+        Some(0) => bail!("invalid threads 0: expected at least 1"),
+        Some(n) => n,
+        None => default_threads(),
+    };
+    Ok(BuildOptions {
+        settings: ImageSettings {
+            annotations,
+            source_date_epoch: packer::config::source_date_epoch()?,
+            ..Default::default()
+        },
+        format,
+        compression,
+        threads,
+        tags,
+        oci_layout: args.oci_layout.clone(),
+        docker_archive: args.docker_archive.clone(),
+        rootfs_tar: args.rootfs_tar.clone(),
+        progress: packer::layer::Progress::none(),
+    })
+}
+
+/// `packer build ROOTFS --base SOURCE`: the bundle as a new layer on the base, the flags
+/// applied to the base's config in Dockerfile order (ENV, WORKDIR, USER, LABEL, ENTRYPOINT,
+/// CMD), each with its history entry.
+fn run_base_build(args: BuildArgs) -> Result<()> {
+    let source = args.base.as_deref().expect("checked by the caller");
+    let name = ImageName::parse(source)?;
+    let platform = args
+        .platform
+        .as_deref()
+        .map(str::parse::<Platform>)
+        .transpose()?;
+    let mut env = Vec::new();
+    for e in &args.env {
+        let e = parse_env(e)?;
+        let (k, v) = e.split_once('=').expect("parse_env checked K=V");
+        env.push((k.to_owned(), v.to_owned()));
+    }
+    let labels = args
+        .label
+        .iter()
+        .map(|l| parse_key_value("label", l))
+        .collect::<Result<Vec<_>, _>>()?;
+    let bundle = Bundle::from_dir(&args.rootfs).context("cannot read the bundle")?;
+    let base = BaseImage::open(&name, platform.as_ref())?;
+    let mut steps = vec![PlanStep::Layer {
+        bundle,
+        created_by: "packer build".to_owned(),
+        comment: Some("the bundle, as one layer".to_owned()),
+    }];
+    if !env.is_empty() {
+        steps.push(PlanStep::Config(Step::Env(env)));
+    }
+    if let Some(w) = &args.workdir {
+        steps.push(PlanStep::Config(Step::Workdir(w.clone())));
+    }
+    if let Some(u) = &args.user {
+        steps.push(PlanStep::Config(Step::User(u.clone())));
+    }
+    if !labels.is_empty() {
+        steps.push(PlanStep::Config(Step::Label(labels)));
+    }
+    if !args.entrypoint.is_empty() {
+        steps.push(PlanStep::Config(Step::Entrypoint(args.entrypoint.clone())));
+    }
+    if !args.cmd.is_empty() {
+        steps.push(PlanStep::Config(Step::Cmd(args.cmd.clone())));
+    }
+    let plan = Plan {
+        platform: base.platform().clone(),
+        base: Some(base),
+        default_path: false,
+        steps,
+        keep: Vec::new(),
+    };
+    finish_plan(&args, &plan)
+}
+
+/// `packer build --file Containerfile CONTEXT`: parse, check every instruction (nothing is
+/// written when one is refused), then build.
+fn run_file_build(args: BuildArgs) -> Result<()> {
+    let file = args.file.as_deref().expect("checked by the caller");
+    let build_args = args
+        .build_args
+        .iter()
+        .map(|a| parse_key_value("build arg", a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let platform = args
+        .platform
+        .as_deref()
+        .map(str::parse::<Platform>)
+        .transpose()?;
+    let text = read_containerfile(file)?;
+    let instructions = packer::containerfile::parse(&text, file, &build_args)?;
+    let plan = packer::executor::plan(&instructions, file, &args.rootfs, platform.as_ref())?;
+    finish_plan(&args, &plan)
+}
+
+/// The largest Containerfile read.
+const MAX_CONTAINERFILE: u64 = 1 << 20;
+
+fn read_containerfile(file: &std::path::Path) -> Result<String> {
+    use std::io::Read;
+    let f = std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_CONTAINERFILE + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    if bytes.len() as u64 > MAX_CONTAINERFILE {
+        bail!(
+            "{} is larger than {} KiB; a Containerfile is not that long",
+            file.display(),
+            MAX_CONTAINERFILE >> 10
+        );
+    }
+    String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", file.display()))
+}
+
+fn finish_plan(args: &BuildArgs, plan: &Plan) -> Result<()> {
+    let mut opts = plan_options(args, plan)?;
+    let total: u64 = plan
+        .steps
+        .iter()
+        .map(|s| match s {
+            PlanStep::Layer { bundle, .. } => packer::layer::content_size(bundle),
+            PlanStep::Config(_) => 0,
+        })
+        .sum();
+    let bar = progress::Bar::new(total);
+    opts.progress = bar.feed();
+    let to_stdout = opts
+        .docker_archive
+        .as_ref()
+        .is_some_and(|p| p.as_os_str() == "-");
+    let report = build_plan(plan, &opts);
+    bar.finish();
+    let report = report?;
+    let mut out: Box<dyn Write> = if to_stdout {
+        Box::new(std::io::stderr().lock())
+    } else {
+        Box::new(std::io::stdout().lock())
+    };
+    if args.json {
+        writeln!(out, "{}", plan_json(&report))?;
+    } else {
+        print_plan(&mut out, &report)?;
+    }
+    Ok(())
+}
+
+fn descriptor_json(d: &packer::oci_spec::image::Descriptor) -> serde_json::Value {
+    serde_json::json!({
+        "digest": d.digest().to_string(),
+        "size": d.size(),
+        "mediaType": d.media_type().to_string(),
+    })
+}
+
+fn plan_json(r: &PlanReport) -> serde_json::Value {
+    serde_json::json!({
+        "base": r.base.as_ref().map(descriptor_json),
+        "baseLayers": r.base_layers.iter().map(descriptor_json).collect::<Vec<_>>(),
+        "layers": r.layers.iter().map(|l| serde_json::json!({
+            "layer": descriptor_json(&l.layer),
+            "diffId": l.diff_id.to_string(),
+            "tarSize": l.tar_size,
+        })).collect::<Vec<_>>(),
+        "config": descriptor_json(&r.config),
+        "manifest": descriptor_json(&r.manifest),
+        "tags": r.tags,
+    })
+}
+
+fn print_plan(out: &mut impl Write, r: &PlanReport) -> std::io::Result<()> {
+    if let Some(b) = &r.base {
+        writeln!(
+            out,
+            "base      {}  {} bytes  {}",
+            b.digest(),
+            b.size(),
+            b.media_type()
+        )?;
+    }
+    for l in &r.base_layers {
+        writeln!(
+            out,
+            "layer     {}  {} bytes  {}  (base)",
+            l.digest(),
+            l.size(),
+            l.media_type()
+        )?;
+    }
+    for l in &r.layers {
+        writeln!(
+            out,
+            "layer     {}  {} bytes  {}",
+            l.layer.digest(),
+            l.layer.size(),
+            l.layer.media_type()
+        )?;
+        writeln!(
+            out,
+            "diff id   {}  {} bytes uncompressed",
+            l.diff_id, l.tar_size
+        )?;
+    }
+    writeln!(
+        out,
+        "config    {}  {} bytes",
+        r.config.digest(),
+        r.config.size()
+    )?;
+    writeln!(
+        out,
+        "manifest  {}  {} bytes  {}",
+        r.manifest.digest(),
+        r.manifest.size(),
+        r.manifest.media_type()
+    )?;
+    for t in &r.tags {
+        writeln!(out, "tagged    {t}")?;
     }
     Ok(())
 }

@@ -12,13 +12,15 @@ pub struct Bar(Option<ProgressBar>);
 impl Bar {
     /// A bar counting up to the bundle's file bytes.
     pub fn for_bundle(bundle: &Bundle) -> Self {
+        Bar::new(content_size(bundle))
+    }
+
+    /// A bar counting up to `total` bytes of file content (every new layer's).
+    pub fn new(total: u64) -> Self {
         if !std::io::stderr().is_terminal() {
             return Bar(None);
         }
-        let bar = ProgressBar::with_draw_target(
-            Some(content_size(bundle)),
-            ProgressDrawTarget::stderr_with_hz(5),
-        );
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(5));
         let style = ProgressStyle::with_template(
             "packing {wide_bar} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} {eta} left",
         )

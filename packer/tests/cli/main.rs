@@ -8,6 +8,7 @@ mod build;
 mod fuzz;
 mod hardening;
 mod inspect;
+mod layered;
 mod reproducible;
 
 use assert_cmd::Command;
