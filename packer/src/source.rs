@@ -51,7 +51,7 @@ pub trait ImageSource: Send + Sync {
     fn manifest(&self, desc: &Descriptor) -> Result<Manifest>;
     /// The bytes of a blob, of the declared size; the reader verifies the digest as it goes
     /// (as [`OciLayout::write_blob`] does).
-    fn open_blob(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send + '_>>;
+    fn open_blob(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send>>;
     /// The blob's file, when it is one of the declared size (a layout folder's), to link or
     /// hand to a reader that wants a path; its digest is not checked.
     fn blob_file(&self, _desc: &Descriptor) -> Option<PathBuf> {
@@ -130,7 +130,7 @@ impl ImageSource for LayoutSource {
         self.layout.read_manifest(desc)
     }
 
-    fn open_blob(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send + '_>> {
+    fn open_blob(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send>> {
         let path = self.layout.blob_file(desc)?;
         let file = File::open(&path).io("read blob", &path)?;
         Ok(Box::new(io::BufReader::with_capacity(1 << 16, file)))
@@ -516,7 +516,7 @@ impl ImageSource for ArchiveSource {
         Ok(manifest)
     }
 
-    fn open_blob(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send + '_>> {
+    fn open_blob(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send>> {
         crate::digest::sha256_hex(desc.digest())?;
         let blob = self.blob_entry(desc.digest())?;
         if blob.compress {

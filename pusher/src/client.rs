@@ -222,20 +222,7 @@ impl Client {
     /// The error for a body that could not be read as declared: a network failure (retried by
     /// [`retry_download`]) or a registry that sent more than it should (not retried).
     pub fn download_error(&self, req: &Request, url: &str, e: &BodyError) -> Error {
-        match e {
-            BodyError::TooLong { .. } => Error::Protocol {
-                op: self.op,
-                reference: self.reference.to_string(),
-                message: format!("{}: {e}", req.step()),
-            },
-            _ => Error::Network {
-                op: self.op,
-                reference: self.reference.to_string(),
-                step: req.step(),
-                url: crate::transport::redact_url(url),
-                message: format!("{e} ({})", crate::transport::redact_url(url)),
-            },
-        }
+        body_error(self.op, &self.reference.to_string(), &req.step(), url, e)
     }
 
     /// `scheme://host/v2/REPOSITORY/` + `path`.
@@ -349,6 +336,31 @@ impl Client {
             },
             other => other,
         }
+    }
+}
+
+/// The error for a body of `step` from `url` that could not be read as declared; see
+/// [`Client::download_error`].
+pub fn body_error(
+    op: &'static str,
+    reference: &str,
+    step: &str,
+    url: &str,
+    e: &BodyError,
+) -> Error {
+    match e {
+        BodyError::TooLong { .. } => Error::Protocol {
+            op,
+            reference: reference.to_string(),
+            message: format!("{step}: {e}"),
+        },
+        _ => Error::Network {
+            op,
+            reference: reference.to_string(),
+            step: step.to_string(),
+            url: crate::transport::redact_url(url),
+            message: format!("{e} ({})", crate::transport::redact_url(url)),
+        },
     }
 }
 

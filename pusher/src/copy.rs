@@ -155,14 +155,6 @@ pub fn copy_image(
         }
     }
 
-    let write_error = |e: packer::Error| Error::Write {
-        target: match &sink {
-            Sink::Disk(disk) => disk.target().display().to_string(),
-            Sink::Registry(c) => c.reference.to_string(),
-        },
-        source: e,
-    };
-
     let report = Mutex::new(CopyReport::default());
     for_each_parallel(&blobs, options.jobs, |desc| {
         let outcome = copy_blob(&source, &sink, desc, options, progress)?;
@@ -176,7 +168,11 @@ pub fn copy_image(
     })?;
 
     match sink {
-        Sink::Disk(disk) => disk.commit(&top, &children).map_err(write_error)?,
+        Sink::Disk(disk) => {
+            let target = disk.target().display().to_string();
+            disk.commit(&top, &children)
+                .map_err(|e| Error::Write { target, source: e })?
+        }
         Sink::Registry(client) => {
             for m in &children {
                 push_manifest(client, m.digest().as_ref(), m)?;

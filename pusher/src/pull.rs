@@ -182,6 +182,56 @@ fn get_blob_once(
     })
 }
 
+/// Get one blob to stream elsewhere (`GET /v2/NAME/blobs/DIGEST`, redirects followed): its
+/// body, bounded to the declared size ([`crate::transport::Response::blob_reader`]). An early
+/// end, a longer body, a stall or a network failure is a read error carrying this client's
+/// [`Error`] (a network one is transient: open the blob again). The digest is the consumer's
+/// to check as it reads: [`crate::upload::upload_from_reader`] hashes what it sends.
+pub fn open_blob(client: &Client, desc: &Descriptor) -> Result<Box<dyn std::io::Read + Send>> {
+    let req = Request::new(Method::GET, client.url(&format!("blobs/{}", desc.digest())));
+    let resp = client.send(&req)?;
+    if resp.status != 200 {
+        return Err(client.status_error(resp, "get the blob"));
+    }
+    let url = resp.url.clone();
+    let body = resp
+        .blob_reader(desc.size())
+        .map_err(|e| client.download_error(&req, &url, &e))?;
+    Ok(Box::new(SourceBody {
+        body,
+        op: client.op,
+        reference: client.reference.to_string(),
+        step: req.step(),
+        url,
+    }))
+}
+
+/// A blob's body whose read errors carry the source's [`Error`] (see [`open_blob`]).
+struct SourceBody {
+    body: crate::transport::BlobReader,
+    op: &'static str,
+    reference: String,
+    step: String,
+    url: String,
+}
+
+impl std::io::Read for SourceBody {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.body
+            .read(buf)
+            .map_err(|e| match crate::transport::BodyError::find(&e) {
+                Some(body) => std::io::Error::other(crate::client::body_error(
+                    self.op,
+                    &self.reference,
+                    &self.step,
+                    &self.url,
+                    body,
+                )),
+                None => e,
+            })
+    }
+}
+
 struct CountingRead<R, F> {
     inner: R,
     on: F,

@@ -430,7 +430,7 @@ fn pack(
             image.manifest.digest().clone(),
         ],
         &index_json,
-        &manifest_json,
+        Some(&manifest_json),
         &archive,
         settings(local)?.source_date_epoch,
     )?;

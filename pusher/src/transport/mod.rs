@@ -53,6 +53,27 @@ pub enum Body {
         /// Told the bytes sent so far.
         progress: Option<ProgressFn>,
     },
+    /// `len` bytes read from a stream that cannot be replayed: sent at most once (a second
+    /// send of the same body, e.g. after a 401, fails at once and the caller starts over).
+    Stream {
+        /// The reader, taken by the first send.
+        reader: SharedReader,
+        /// How many bytes it gives.
+        len: u64,
+    },
+}
+
+/// A reader for [`Body::Stream`], taken out by the one send that uses it.
+pub type SharedReader = Arc<std::sync::Mutex<Option<Box<dyn Read + Send>>>>;
+
+impl Body {
+    /// A [`Body::Stream`] of `len` bytes from `reader`.
+    pub fn stream(reader: Box<dyn Read + Send>, len: u64) -> Body {
+        Body::Stream {
+            reader: Arc::new(std::sync::Mutex::new(Some(reader))),
+            len,
+        }
+    }
 }
 
 impl Body {
@@ -60,7 +81,7 @@ impl Body {
         match self {
             Body::Empty => None,
             Body::Bytes(b) => Some(b.len() as u64),
-            Body::File { len, .. } => Some(*len),
+            Body::File { len, .. } | Body::Stream { len, .. } => Some(*len),
         }
     }
 }
@@ -412,6 +433,21 @@ impl Transport {
                     inner: file.take(*len),
                     sent: 0,
                     progress: progress.clone(),
+                };
+                let body = ureq::SendBody::from_owned_reader(reader);
+                self.agent.run(builder.body(body)?)
+            }
+            Body::Stream { reader, len } => {
+                let taken = reader.lock().map(|mut r| r.take()).unwrap_or(None);
+                let Some(stream) = taken else {
+                    return Err(ureq::Error::Io(std::io::Error::other(
+                        "a streamed body cannot be sent twice",
+                    )));
+                };
+                let reader = Counting {
+                    inner: stream.take(*len),
+                    sent: 0,
+                    progress: None,
                 };
                 let body = ureq::SendBody::from_owned_reader(reader);
                 self.agent.run(builder.body(body)?)
