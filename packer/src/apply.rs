@@ -68,6 +68,8 @@ pub struct ConfigEditor {
     doc: Map<String, Value>,
     created: String,
     cmd_set: bool,
+    /// history entries are not written (the step's entry is its layer's)
+    quiet: bool,
 }
 
 fn malformed(what: &str, reason: impl Into<String>) -> Error {
@@ -117,6 +119,7 @@ impl ConfigEditor {
             doc,
             created: created.to_owned(),
             cmd_set: false,
+            quiet: false,
         })
     }
 
@@ -138,6 +141,7 @@ impl ConfigEditor {
             doc,
             created: created.to_owned(),
             cmd_set: false,
+            quiet: false,
         }
     }
 
@@ -196,6 +200,9 @@ impl ConfigEditor {
     }
 
     fn history(&mut self, created_by: String, comment: Option<&str>, empty_layer: bool) {
+        if self.quiet {
+            return;
+        }
         let mut entry = Map::new();
         entry.insert("created".to_owned(), json!(self.created));
         entry.insert("created_by".to_owned(), json!(created_by));
@@ -210,6 +217,15 @@ impl ConfigEditor {
             .and_then(Value::as_array_mut)
             .expect("history is an array since construction")
             .push(Value::Object(entry));
+    }
+
+    /// Applies a config step whose history entry is a layer's (Docker's `WORKDIR`, which
+    /// creates the folder in a layer of its own): the config changes, the history does not.
+    pub fn apply_without_history(&mut self, step: &Step) -> Result<()> {
+        self.quiet = true;
+        let done = self.apply(step);
+        self.quiet = false;
+        done
     }
 
     /// Applies one step, adding its history entry.
@@ -336,7 +352,13 @@ impl ConfigEditor {
                 for k in keys {
                     map.insert(k, json!({}));
                 }
-                self.history(nop(format!("EXPOSE {}", ports.join(" "))), None, true);
+                // Docker writes the words sorted, `80/tcp` as the `80` it was typed as
+                let mut words: Vec<&str> = ports
+                    .iter()
+                    .map(|p| p.strip_suffix("/tcp").unwrap_or(p))
+                    .collect();
+                words.sort_unstable();
+                self.history(nop(format!("EXPOSE {}", words.join(" "))), None, true);
             }
             Step::StopSignal(signal) => {
                 check_signal(signal)?;
@@ -446,10 +468,10 @@ fn check_signal(signal: &str) -> Result<()> {
         "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
         "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
     ];
-    if let Ok(n) = signal.parse::<u32>() {
-        if (1..=64).contains(&n) {
-            return Ok(());
-        }
+    if let Ok(n) = signal.parse::<u32>()
+        && (1..=64).contains(&n)
+    {
+        return Ok(());
     }
     let name = signal.strip_prefix("SIG").unwrap_or(signal);
     let rt = name
@@ -629,7 +651,7 @@ mod tests {
                 "/bin/sh -c #(nop)  USER 1000:1000",
                 "/bin/sh -c #(nop)  LABEL b=2",
                 "/bin/sh -c #(nop)  LABEL a=1 2",
-                "/bin/sh -c #(nop)  EXPOSE 80 53/udp 8000-8001",
+                "/bin/sh -c #(nop)  EXPOSE 53/udp 80 8000-8001",
                 "/bin/sh -c #(nop)  STOPSIGNAL SIGINT",
                 "/bin/sh -c #(nop)  ARG V=1",
             ]

@@ -12,7 +12,7 @@ use crate::digest::DigestReader;
 use crate::error::{Error, IoContext, Result};
 use crate::layout::{MAX_JSON_SIZE, OciLayout};
 use crate::manifest::{DOCKER_MANIFEST, Format};
-use crate::model::{Descriptor, ImageManifest, Manifest, Parsed, platform_string};
+use crate::model::{Descriptor, ImageManifest, Manifest, MediaType, Parsed, platform_string};
 use crate::source::ImageSource;
 use crate::transport::ImageName;
 use std::io::Read;
@@ -188,8 +188,38 @@ impl BaseImage {
         &self.platform
     }
 
-    /// The manifest family the new image keeps: Docker v2 schema 2 over a Docker base, OCI
-    /// over an OCI one.
+    /// The base's layers as a manifest of `format` lists them: the same blobs (digest, size),
+    /// with the media type naming the same encoding in that family (a Docker base's
+    /// `…rootfs.diff.tar.gzip` is an OCI `…layer.v1.tar+gzip`, as `skopeo copy --format oci`
+    /// writes it). Docker v2 schema 2 has no zstd layer, and a Docker descriptor carries no
+    /// annotations.
+    pub fn layers_for(&self, format: Format) -> Result<Vec<Descriptor>> {
+        self.layers()
+            .iter()
+            .map(|d| {
+                let media_type =
+                    layer_type_in(d.media_type(), format).ok_or_else(|| Error::Invalid {
+                        what: "format",
+                        value: format!("{format:?}").to_lowercase(),
+                        reason: format!(
+                            "layer {} of the base {} is {}, which that format cannot name; \
+                             pick the other --format",
+                            d.digest(),
+                            self.name,
+                            d.media_type()
+                        ),
+                    })?;
+                let mut out = d.clone();
+                out.set_media_type(media_type);
+                if format == Format::Docker {
+                    out.set_annotations(None);
+                }
+                Ok(out)
+            })
+            .collect()
+    }
+
+    /// The manifest family of the base: Docker v2 schema 2 or OCI.
     pub fn format(&self) -> Format {
         if self.manifest.media_type().as_ref() == DOCKER_MANIFEST {
             Format::Docker
@@ -232,6 +262,28 @@ impl BaseImage {
         }
         Ok(())
     }
+}
+
+/// A layer media type, renamed into `format`'s family (the same encoding); `None` when that
+/// family has no name for it.
+fn layer_type_in(m: &MediaType, format: Format) -> Option<MediaType> {
+    use crate::manifest::{DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR};
+    const DOCKER_FOREIGN_GZIP: &str = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+    let other = |s: &str| MediaType::Other(s.to_owned());
+    let name = m.to_string();
+    Some(match (format, name.as_str()) {
+        (Format::Oci, DOCKER_LAYER_GZIP) => MediaType::ImageLayerGzip,
+        (Format::Oci, DOCKER_LAYER_TAR) => MediaType::ImageLayer,
+        (Format::Oci, DOCKER_FOREIGN_GZIP) => MediaType::ImageLayerNonDistributableGzip,
+        (Format::Docker, _) if *m == MediaType::ImageLayerGzip => other(DOCKER_LAYER_GZIP),
+        (Format::Docker, _) if *m == MediaType::ImageLayer => other(DOCKER_LAYER_TAR),
+        (Format::Docker, _) if *m == MediaType::ImageLayerNonDistributableGzip => {
+            other(DOCKER_FOREIGN_GZIP)
+        }
+        (Format::Docker, DOCKER_LAYER_GZIP | DOCKER_LAYER_TAR | DOCKER_FOREIGN_GZIP) => m.clone(),
+        (Format::Docker, _) => return None,
+        (Format::Oci, _) => m.clone(),
+    })
 }
 
 /// Streams a blob file through sha256 and checks its size and digest.
@@ -292,4 +344,101 @@ fn read_small(source: &dyn ImageSource, desc: &Descriptor, image: &str) -> Resul
         });
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::write_image;
+    use crate::bundle::Bundle;
+    use crate::compress::Compression;
+    use crate::config::ImageSettings;
+    use crate::layer::Progress;
+
+    /// A layout holding `multi`, an index over linux/amd64 and linux/arm64/v8.
+    fn index_layout(dir: &std::path::Path) -> OciLayout {
+        let f = dir.join("sh");
+        std::fs::write(&f, b"#!penguin\n").unwrap();
+        let mut bundle = Bundle::new();
+        bundle.add_file("bin/sh", &f, Some(0o755)).unwrap();
+        let layout = OciLayout::create(dir.join("multi")).unwrap();
+        let mut images = Vec::new();
+        for platform in ["linux/amd64", "linux/arm64/v8"] {
+            let platform: Platform = platform.parse().unwrap();
+            let settings = ImageSettings {
+                platform: platform.clone(),
+                ..Default::default()
+            };
+            let img = write_image(
+                &bundle,
+                &settings,
+                Format::Oci,
+                Compression::Gzip(2),
+                1,
+                &layout,
+                None,
+                &Progress::none(),
+            )
+            .unwrap();
+            images.push((img.manifest, platform));
+        }
+        let index = crate::index::image_index(Format::Oci, &images, &Default::default()).unwrap();
+        let bytes = crate::json::to_canonical_vec(&index, "index").unwrap();
+        let desc = layout
+            .put_blob(crate::model::MediaType::ImageIndex, &bytes)
+            .unwrap();
+        layout.add_to_index(desc, Some("multi:1")).unwrap();
+        layout
+    }
+
+    #[test]
+    fn an_index_base_gives_the_platform_asked_for_or_the_hosts() {
+        let tmp = tempfile::tempdir().unwrap();
+        index_layout(tmp.path());
+        let name = ImageName::parse(&format!(
+            "oci:{}:multi:1",
+            tmp.path().join("multi").display()
+        ))
+        .unwrap();
+        let arm = BaseImage::open(&name, Some(&"linux/arm64".parse().unwrap())).unwrap();
+        assert_eq!(arm.platform().to_string(), "linux/arm64/v8");
+        assert_eq!(arm.format(), Format::Oci);
+        let host = BaseImage::open(&name, None).unwrap();
+        assert_eq!(host.platform(), &host_platform());
+        assert_ne!(host.descriptor(), arm.descriptor());
+        let err = BaseImage::open(&name, Some(&"linux/s390x".parse().unwrap()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with(
+                "no image for linux/s390x in this index; platforms there: linux/amd64, linux/arm64/v8; pick one with --platform"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn layer_types_are_renamed_within_one_encoding() {
+        use crate::manifest::{DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR};
+        let docker_gzip = MediaType::Other(DOCKER_LAYER_GZIP.to_owned());
+        let docker_tar = MediaType::Other(DOCKER_LAYER_TAR.to_owned());
+        for (from, format, want) in [
+            (&docker_gzip, Format::Oci, Some(MediaType::ImageLayerGzip)),
+            (&docker_tar, Format::Oci, Some(MediaType::ImageLayer)),
+            (
+                &MediaType::ImageLayerGzip,
+                Format::Docker,
+                Some(docker_gzip.clone()),
+            ),
+            (
+                &MediaType::ImageLayerGzip,
+                Format::Oci,
+                Some(MediaType::ImageLayerGzip),
+            ),
+            (&docker_gzip, Format::Docker, Some(docker_gzip.clone())),
+            (&MediaType::ImageLayerZstd, Format::Docker, None),
+        ] {
+            assert_eq!(layer_type_in(from, format), want, "{from} in {format:?}");
+        }
+    }
 }

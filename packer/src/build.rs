@@ -529,6 +529,9 @@ pub enum PlanStep {
     },
     /// A change to the config, with its `empty_layer` history entry.
     Config(Step),
+    /// A change to the config whose history entry is the next layer's (`WORKDIR`, which
+    /// Docker's builder commits as a layer holding the folder).
+    ConfigOfLayer(Step),
 }
 
 /// A build in steps, on a base or from scratch: what `packer build --base` and
@@ -576,33 +579,24 @@ pub struct PlanReport {
     pub tags: Vec<String>,
 }
 
-/// The manifest family of a build in steps: the base's (its layers keep their media types),
-/// else `opts.format`. A `format` that contradicts the base's is an error.
+/// The manifest family of a build in steps: `format`, else OCI (the layout is an OCI
+/// layout, and umoci and skopeo read only OCI manifests there). A base's layers keep their
+/// blobs; their descriptors name the same encoding in that family
+/// ([`BaseImage::layers_for`]), which fails for a zstd base layer in a Docker manifest.
 pub fn plan_format(plan: &Plan, format: Option<Format>) -> Result<Format> {
-    match (&plan.base, format) {
-        (Some(base), Some(f)) if f != base.format() => Err(Error::Invalid {
-            what: "format",
-            value: format!("{f:?}").to_lowercase(),
-            reason: format!(
-                "the base {} is a {} image and its layers keep their media types; drop --format",
-                base.name(),
-                match base.format() {
-                    Format::Docker => "docker v2 schema 2",
-                    Format::Oci => "oci",
-                }
-            ),
-        }),
-        (Some(base), _) => Ok(base.format()),
-        (None, f) => Ok(f.unwrap_or_default()),
+    let format = format.unwrap_or_default();
+    if let Some(base) = &plan.base {
+        base.layers_for(format)?;
     }
+    Ok(format)
 }
 
 /// Builds an image in steps (on `plan.base`, or from scratch) and writes every output named in
 /// `opts` (`opts.settings` gives the date and the manifest annotations; the config comes from
 /// the base and the steps). The base's layers are linked into the layout (a layout that has
 /// them already keeps its copies), every new layer is packed as [`build`] packs one.
-/// `opts.format` must be the base's family ([`plan_format`]); `--rootfs-tar` is refused: it
-/// holds one layer, and this image has several.
+/// `opts.format` is the manifest's family, the base's layers named in it ([`plan_format`]);
+/// `--rootfs-tar` is refused: it holds one layer, and this image has several.
 pub fn build_plan(plan: &Plan, opts: &BuildOptions) -> Result<PlanReport> {
     if let Some(p) = &opts.rootfs_tar {
         return Err(Error::Invalid {
@@ -629,7 +623,7 @@ pub fn build_plan(plan: &Plan, opts: &BuildOptions) -> Result<PlanReport> {
         let mut all = Vec::new();
         if let Some(base) = &plan.base {
             base.link_layers(staged, existing)?;
-            all.extend(base.layers().iter().cloned());
+            all.extend(base.layers_for(format)?);
         }
         let blobs = staged.root().join("blobs").join("sha256");
         let mut done = 0;
@@ -637,6 +631,10 @@ pub fn build_plan(plan: &Plan, opts: &BuildOptions) -> Result<PlanReport> {
             let (bundle, created_by, comment) = match step {
                 PlanStep::Config(step) => {
                     editor.apply(step)?;
+                    continue;
+                }
+                PlanStep::ConfigOfLayer(step) => {
+                    editor.apply_without_history(step)?;
                     continue;
                 }
                 PlanStep::Layer {
@@ -837,7 +835,7 @@ mod tests {
         opts.docker_archive = Some(tmp.path().join("out.tar"));
         opts.tags = vec!["on-base:1".parse().unwrap()];
         let first = build_plan(&plan(), &opts).unwrap();
-        assert_eq!(first.base_layers, [base_report.layer.clone()]);
+        assert_eq!(first.base_layers, std::slice::from_ref(&base_report.layer));
         assert_eq!(first.layers.len(), 1);
         // the base blob is the same file, linked
         let a = std::fs::metadata(

@@ -44,6 +44,8 @@ pub struct Entry {
     pub kind: EntryKind,
     /// The `security.capability` xattr, if the file has one.
     pub capability: Option<Vec<u8>>,
+    /// uid and gid: (0, 0) unless [`Bundle::set_owner`] changed them
+    pub owner: (u32, u32),
 }
 
 /// The entries of a layer, in bytewise path order, every parent directory present.
@@ -120,6 +122,7 @@ impl Bundle {
                         mode,
                         kind,
                         capability,
+                        owner: (0, 0),
                     },
                 );
             }
@@ -234,6 +237,7 @@ impl Bundle {
                         mode: 0o755,
                         kind: EntryKind::Dir,
                         capability: None,
+                        owner: (0, 0),
                     },
                 );
             }
@@ -247,6 +251,7 @@ impl Bundle {
                 mode,
                 kind,
                 capability,
+                owner: (0, 0),
             },
         );
         Ok(())
@@ -260,6 +265,23 @@ impl Bundle {
             self.entries.remove(&p);
         }
         self
+    }
+
+    /// Gives every entry the numeric owner `uid:gid` (`COPY --chown`); each at most
+    /// 2097151, the most a tar header holds.
+    pub fn set_owner(&mut self, uid: u32, gid: u32) -> Result<()> {
+        let max = crate::tar::MAX_OWNER_ID;
+        if uid > max || gid > max {
+            return Err(Error::Invalid {
+                what: "owner",
+                value: format!("{uid}:{gid}"),
+                reason: format!("a uid or gid is at most {max}"),
+            });
+        }
+        for e in self.entries.values_mut() {
+            e.owner = (uid, gid);
+        }
+        Ok(())
     }
 
     /// The entries in bytewise path order.

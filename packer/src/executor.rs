@@ -12,11 +12,13 @@
 //! Docker semantics kept: sources are relative to the context (a leading `/` too), a directory
 //! source copies its contents, several sources (or a glob) need a destination ending in `/`, a
 //! relative destination is under `WORKDIR`, `--chmod` sets every copied file's and directory's
-//! mode, a local tar (plain or gzip) given to `ADD` is extracted, `ADD` of a URL is refused,
+//! mode, numeric `--chown` their owner (and the folders the copy creates), a local tar (plain or gzip) given to `ADD` is extracted, `ADD` of a URL is refused,
 //! `FROM scratch` stages get Docker's default `PATH`. Differences: `.dockerignore` is not read;
 //! a single-file destination without `/` is a file even if the base has a folder there; on a
 //! base, a layer holds no parent directory it did not create (the base keeps its modes);
-//! `WORKDIR` adds no layer (runtimes create the folder); the `COPY file:<hash>` of the history
+//! `WORKDIR` makes a layer holding the folder (as Docker's classic builder does) unless an
+//! earlier `WORKDIR` of this build made it, and on a base it cannot tell whether the base has
+//! it already (Docker's layer would then be empty); the `COPY file:<hash>` of the history
 //! carries the layer's diff id, not Docker's content hash.
 
 use crate::apply::{ConfigEditor, Step};
@@ -43,22 +45,57 @@ pub const NOTHING_RUNS: &str = "packer builds without running anything";
 /// An error at an instruction, before its file and line are known.
 type Reason = String;
 
-/// Turns `instructions` (parsed from `file`) into a plan over `context`. `platform` picks
-/// from a base that is an index (default: the host's) and is the platform of a `FROM
-/// scratch` image (default: the host's).
-pub fn plan(
-    instructions: &[Instruction],
+/// Parses the Containerfile `text` (named `file` in errors) with `build_args`, opens its
+/// base, and plans the build over `context`: the base's `Env` is visible to substitution after
+/// `FROM`, as in Docker's builder. See [`plan`].
+pub fn plan_file(
+    text: &str,
     file: &Path,
+    build_args: &[(String, String)],
     context: &Path,
     platform: Option<&Platform>,
 ) -> Result<Plan, ContainerfileError> {
-    let at = |i: &Instruction, reason: Reason| ContainerfileError {
+    let first = crate::containerfile::parse(text, file, build_args)?;
+    let from = check_shape(&first, file)?;
+    let base = open_from_at(&first[from], file, platform)?;
+    let env: Vec<(String, String)> = match &base {
+        Some(b) => b
+            .editor("")
+            .map_err(|e| at(file, &first[from], e.to_string()))?
+            .container_config()
+            .get("Env")
+            .and_then(|v| v.as_array())
+            .map(|vars| {
+                vars.iter()
+                    .filter_map(|v| v.as_str()?.split_once('='))
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let instructions = if env.is_empty() {
+        first
+    } else {
+        crate::containerfile::parse_with_env(text, file, build_args, &env)?
+    };
+    let from = check_shape(&instructions, file)?;
+    plan_on(&instructions, from, base, file, context, platform)
+}
+
+fn at(file: &Path, i: &Instruction, reason: Reason) -> ContainerfileError {
+    ContainerfileError {
         file: file.to_path_buf(),
         line: i.line,
         instruction: name(&i.kind).to_owned(),
         reason,
-    };
-    // first what needs no file system: refused instructions, the shape of the file
+    }
+}
+
+/// What needs no file system: refused instructions, one `FROM`, nothing but `ARG` before it,
+/// no URL for `ADD`. Returns where `FROM` is.
+fn check_shape(instructions: &[Instruction], file: &Path) -> Result<usize, ContainerfileError> {
+    let at = |i: &Instruction, reason: Reason| at(file, i, reason);
     let mut from = None;
     for (n, i) in instructions.iter().enumerate() {
         match &i.kind {
@@ -91,20 +128,50 @@ pub fn plan(
             _ => {}
         }
     }
-    let Some(from) = from else {
-        return Err(ContainerfileError {
-            file: file.to_path_buf(),
-            line: instructions.first().map_or(1, |i| i.line),
-            instruction: "FROM".to_owned(),
-            reason: "no FROM: a Containerfile starts with FROM scratch or FROM an image on disk"
-                .to_owned(),
-        });
+    from.ok_or_else(|| ContainerfileError {
+        file: file.to_path_buf(),
+        line: instructions.first().map_or(1, |i| i.line),
+        instruction: "FROM".to_owned(),
+        reason: "no FROM: a Containerfile starts with FROM scratch or FROM an image on disk"
+            .to_owned(),
+    })
+}
+
+fn open_from_at(
+    i: &Instruction,
+    file: &Path,
+    platform: Option<&Platform>,
+) -> Result<Option<BaseImage>, ContainerfileError> {
+    let Kind::From { source } = &i.kind else {
+        unreachable!("check_shape found FROM here")
     };
+    open_from(source, platform).map_err(|r| at(file, i, r))
+}
+
+/// Turns `instructions` (parsed from `file`) into a plan over `context`. `platform` picks
+/// from a base that is an index (default: the host's) and is the platform of a `FROM
+/// scratch` image (default: the host's).
+pub fn plan(
+    instructions: &[Instruction],
+    file: &Path,
+    context: &Path,
+    platform: Option<&Platform>,
+) -> Result<Plan, ContainerfileError> {
+    let from = check_shape(instructions, file)?;
+    let base = open_from_at(&instructions[from], file, platform)?;
+    plan_on(instructions, from, base, file, context, platform)
+}
+
+fn plan_on(
+    instructions: &[Instruction],
+    from: usize,
+    base: Option<BaseImage>,
+    file: &Path,
+    context: &Path,
+    platform: Option<&Platform>,
+) -> Result<Plan, ContainerfileError> {
+    let at = |i: &Instruction, reason: Reason| at(file, i, reason);
     let from_inst = &instructions[from];
-    let Kind::From { source } = &from_inst.kind else {
-        unreachable!("found above")
-    };
-    let base = open_from(source, platform).map_err(|r| at(from_inst, r))?;
     let scratch_platform = platform.cloned().unwrap_or_else(host_platform);
     let created = crate::config::rfc3339(0);
     let mut trial = match &base {
@@ -113,9 +180,24 @@ pub fn plan(
             .map_err(|e| at(from_inst, e.to_string()))?,
         None => ConfigEditor::scratch(&scratch_platform, &created),
     };
+    let triggers = trial
+        .container_config()
+        .get("OnBuild")
+        .and_then(|v| v.as_array())
+        .map_or(0, Vec::len);
+    if triggers > 0 {
+        return Err(at(
+            from_inst,
+            format!(
+                "the base has {triggers} ONBUILD trigger(s), which Docker would run here; {NOTHING_RUNS}"
+            ),
+        ));
+    }
     let context = Context::new(context).map_err(|r| at(from_inst, r))?;
     let mut steps = Vec::new();
     let mut keep = Vec::new();
+    // the folders WORKDIR made in this build (a second WORKDIR there adds no layer)
+    let mut workdirs = HashSet::new();
     for i in &instructions[from + 1..] {
         let step = match &i.kind {
             Kind::From { .. } | Kind::Unsupported { .. } => unreachable!("refused above"),
@@ -162,7 +244,32 @@ pub fn plan(
             },
             Kind::Entrypoint(args) => Step::Entrypoint(args.clone()),
             Kind::Cmd(args) => Step::Cmd(args.clone()),
-            Kind::Workdir(dir) => Step::Workdir(dir.clone()),
+            Kind::Workdir(dir) => {
+                let step = Step::Workdir(dir.clone());
+                trial.apply(&step).map_err(|e| at(i, e.to_string()))?;
+                let resolved = workdir(&trial);
+                let path = clean(&resolved).map_err(|r| at(i, r))?;
+                if path.is_empty() || !workdirs.insert(path.clone()) {
+                    // the folder is there already: Docker commits an empty layer
+                    steps.push(PlanStep::Config(step));
+                    continue;
+                }
+                // Docker's builder creates the folder (and its parents) in a layer
+                let mut bundle = Bundle::new();
+                bundle
+                    .add_dir(&path, 0o755)
+                    .map_err(|e| at(i, e.to_string()))?;
+                if base.is_some() {
+                    bundle = bundle.without_implied_dirs();
+                }
+                steps.push(PlanStep::ConfigOfLayer(step));
+                steps.push(PlanStep::Layer {
+                    bundle,
+                    created_by: format!("/bin/sh -c #(nop) WORKDIR {resolved}"),
+                    comment: None,
+                });
+                continue;
+            }
             Kind::User(user) => Step::User(user.clone()),
             Kind::Label(labels) => Step::Label(labels.clone()),
             Kind::Expose(ports) => Step::Expose(ports.clone()),
@@ -367,6 +474,7 @@ pub fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
 struct Layer {
     on_base: bool,
     chmod: Option<u32>,
+    chown: Option<(u32, u32)>,
     bundle: Bundle,
     /// symlinks this layer holds (an archive member may not go through one)
     symlinks: HashSet<Vec<u8>>,
@@ -379,16 +487,16 @@ impl Layer {
         {
             return Err(format!("--chmod={m:o}: a mode is at most 7777"));
         }
-        if let Some((u, g)) = chown
-            && (u, g) != (0, 0)
-        {
-            return Err(format!(
-                "--chown={u}:{g}: packer's layers are owned by 0:0 (root) for now"
-            ));
+        if let Some((u, g)) = chown {
+            let max = crate::tar::MAX_OWNER_ID;
+            if u > max || g > max {
+                return Err(format!("--chown={u}:{g}: a uid or gid is at most {max}"));
+            }
         }
         Ok(Layer {
             on_base,
             chmod,
+            chown,
             bundle: Bundle::new(),
             symlinks: HashSet::new(),
         })
@@ -460,11 +568,14 @@ impl Layer {
         if hosts.len() > 1 || into_dir || what == "dir" {
             self.explicit_dir(&dest_path)?;
         }
-        let bundle = if self.on_base {
+        let mut bundle = if self.on_base {
             self.bundle.without_implied_dirs()
         } else {
             self.bundle
         };
+        if let Some((uid, gid)) = self.chown {
+            bundle.set_owner(uid, gid).map_err(|e| e.to_string())?;
+        }
         Ok((bundle, what))
     }
 
@@ -744,11 +855,19 @@ mod tests {
                                     format!("=> {}", String::from_utf8_lossy(target))
                                 }
                             };
-                            format!("{} {:o} {kind}", String::from_utf8_lossy(&e.path), e.mode)
+                            let owner = match e.owner {
+                                (0, 0) => String::new(),
+                                (u, g) => format!(" {u}:{g}"),
+                            };
+                            format!(
+                                "{} {:o} {kind}{owner}",
+                                String::from_utf8_lossy(&e.path),
+                                e.mode
+                            )
                         })
                         .collect(),
                 ),
-                PlanStep::Config(_) => None,
+                PlanStep::Config(_) | PlanStep::ConfigOfLayer(_) => None,
             })
             .collect()
     }
@@ -824,7 +943,7 @@ mod tests {
                         sources: vec!["/penguinshell".into(), "a.txt".into()],
                         dest: "/opt/".into(),
                         chmod: Some(0o700),
-                        chown: Some((0, 0)),
+                        chown: Some((1000, 50)),
                     },
                 ),
             ],
@@ -836,6 +955,7 @@ mod tests {
         assert_eq!(
             layers(&p),
             [
+                vec!["srv 755 dir"],
                 vec![
                     "srv 755 dir",
                     "srv/conf 755 dir",
@@ -845,9 +965,9 @@ mod tests {
                 ],
                 vec!["srv 755 dir", "srv/a.txt 644 file", "srv/b.txt 644 file"],
                 vec![
-                    "opt 700 dir",
-                    "opt/a.txt 700 file",
-                    "opt/penguinshell 700 file"
+                    "opt 700 dir 1000:50",
+                    "opt/a.txt 700 file 1000:50",
+                    "opt/penguinshell 700 file 1000:50",
                 ],
             ]
         );
@@ -1013,6 +1133,121 @@ mod tests {
         )
         .unwrap();
         assert_eq!(layers(&p), [["x.tgz 644 file"]]);
+    }
+
+    #[test]
+    fn chown_reaches_the_tar_headers() {
+        let ctx = context();
+        let p = plan(
+            &[
+                inst(1, scratch()),
+                inst(
+                    2,
+                    Kind::Copy {
+                        sources: vec!["a.txt".into()],
+                        dest: "/home/p/".into(),
+                        chmod: None,
+                        chown: Some((1000, 1000)),
+                    },
+                ),
+            ],
+            Path::new("Containerfile"),
+            ctx.path(),
+            None,
+        )
+        .unwrap();
+        let PlanStep::Layer { bundle, .. } = &p.steps[0] else {
+            panic!("a layer")
+        };
+        let bytes = crate::layer::write_tar(bundle, 0, Vec::new(), Path::new("mem")).unwrap();
+        let owners: Vec<(String, u64, u64)> = tar::Archive::new(&bytes[..])
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                (
+                    e.path().unwrap().display().to_string(),
+                    h.uid().unwrap(),
+                    h.gid().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            owners,
+            [
+                ("home/".to_owned(), 1000, 1000),
+                ("home/p/".to_owned(), 1000, 1000),
+                ("home/p/a.txt".to_owned(), 1000, 1000),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_base_with_onbuild_triggers_is_refused_and_its_env_reaches_substitution() {
+        use crate::layout::OciLayout;
+        use crate::model::MediaType;
+        let ctx = context();
+        let c = ctx.path();
+        // a base whose config has an Env and, in a second image, ONBUILD triggers
+        let mut bundle = Bundle::new();
+        bundle
+            .add_file("bin/sh", c.join("a.txt"), Some(0o755))
+            .unwrap();
+        let layout = OciLayout::create(c.join("base")).unwrap();
+        let img = crate::build::write_image(
+            &bundle,
+            &crate::config::ImageSettings {
+                env: vec!["PATH=/bin".into(), "DIR=/opt/base".into()],
+                ..Default::default()
+            },
+            crate::manifest::Format::Oci,
+            crate::compress::Compression::Gzip(2),
+            1,
+            &layout,
+            None,
+            &crate::layer::Progress::none(),
+        )
+        .unwrap();
+        layout
+            .add_to_index(img.manifest.clone(), Some("plain"))
+            .unwrap();
+        let mut config: serde_json::Value =
+            serde_json::from_slice(&layout.read_blob(img.config.digest()).unwrap()).unwrap();
+        config["config"]["OnBuild"] = serde_json::json!(["RUN make"]);
+        let config = layout
+            .put_blob(
+                MediaType::ImageConfig,
+                &serde_json::to_vec(&config).unwrap(),
+            )
+            .unwrap();
+        let mut manifest: serde_json::Value =
+            serde_json::from_slice(&layout.read_blob(img.manifest.digest()).unwrap()).unwrap();
+        manifest["config"]["digest"] = serde_json::json!(config.digest().to_string());
+        manifest["config"]["size"] = serde_json::json!(config.size());
+        let manifest = layout
+            .put_blob(
+                MediaType::ImageManifest,
+                &serde_json::to_vec(&manifest).unwrap(),
+            )
+            .unwrap();
+        layout.add_to_index(manifest, Some("onbuild")).unwrap();
+        let file = Path::new("Containerfile");
+        let text = |tag: &str| {
+            format!(
+                "FROM oci:{}:{tag}\nCOPY a.txt $DIR/\n",
+                c.join("base").display()
+            )
+        };
+        let err = plan_file(&text("onbuild"), file, &[], c, None)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "Containerfile:1: FROM: the base has 1 ONBUILD trigger(s), which Docker would run here; packer builds without running anything"
+        );
+        let p = plan_file(&text("plain"), file, &[], c, None).unwrap();
+        assert_eq!(layers(&p), [["opt/base/a.txt 644 file"]]);
     }
 
     #[test]

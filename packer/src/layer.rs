@@ -113,6 +113,7 @@ fn write_tar_reporting<W: Write>(
         source: e,
     };
     for entry in bundle.entries() {
+        tar.set_owner(entry.owner.0, entry.owner.1);
         let caps: Vec<(&str, &[u8])> = entry
             .capability
             .as_deref()

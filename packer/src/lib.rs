@@ -55,7 +55,12 @@
 //!   `docker-archive:`, `docker://`) and the bare forms.
 //! - [`containerfile`]: the Dockerfile subset `packer build --file` reads, parsed with Docker's
 //!   semantics (pure: text in, instructions out).
-//! - [`build`]: the whole of `packer build`, outputs written aside and renamed last.
+//! - [`base`]: the base image of a build (`--base`, `FROM`), one platform of it, its layers
+//!   linked untouched into the output; [`apply`]: a config edited as Docker's builder edits
+//!   it, step by step, with its history; [`executor`]: a parsed Containerfile turned into a
+//!   plan of layers and config steps, checked whole before anything is written.
+//! - [`build`]: the whole of `packer build` (one bundle, or a plan in steps:
+//!   [`build::build_plan`]), outputs written aside and renamed last.
 //! - [`inspect`]: verify every blob of an image: digest, size, diff id.
 //! - [`error`]: the one error type; `fsutil` (internal): atomic writes, output checks,
 //!   temporaries removed on a signal or by the next run.

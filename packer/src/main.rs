@@ -122,8 +122,8 @@ struct BuildArgs {
     /// (default there: this machine's)
     #[arg(long)]
     platform: Option<String>,
-    /// media types: OCI or the article's Docker v2 schema 2 (default oci; on a base: the
-    /// base's, whose layers keep their media types)
+    /// media types: OCI or the article's Docker v2 schema 2 (default oci; a base's layers
+    /// keep their blobs and are named in that family)
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
     /// layer compression
@@ -452,13 +452,13 @@ fn run_file_build(args: BuildArgs) -> Result<()> {
         .map(str::parse::<Platform>)
         .transpose()?;
     let text = read_containerfile(file)?;
-    let instructions = packer::containerfile::parse(&text, file, &build_args)?;
-    let plan = packer::executor::plan(&instructions, file, &args.rootfs, platform.as_ref())?;
+    let plan =
+        packer::executor::plan_file(&text, file, &build_args, &args.rootfs, platform.as_ref())?;
     finish_plan(&args, &plan)
 }
 
 /// The largest Containerfile read.
-const MAX_CONTAINERFILE: u64 = 1 << 20;
+const MAX_CONTAINERFILE: u64 = packer::containerfile::MAX_FILE_BYTES as u64;
 
 fn read_containerfile(file: &std::path::Path) -> Result<String> {
     use std::io::Read;
@@ -484,7 +484,7 @@ fn finish_plan(args: &BuildArgs, plan: &Plan) -> Result<()> {
         .iter()
         .map(|s| match s {
             PlanStep::Layer { bundle, .. } => packer::layer::content_size(bundle),
-            PlanStep::Config(_) => 0,
+            PlanStep::Config(_) | PlanStep::ConfigOfLayer(_) => 0,
         })
         .sum();
     let bar = progress::Bar::new(total);

@@ -38,12 +38,23 @@ impl Kind {
 pub struct TarWriter<W> {
     out: W,
     mtime: u64,
+    /// uid and gid of the next headers (0, 0 unless set)
+    owner: (u32, u32),
 }
 
 impl<W: Write> TarWriter<W> {
     /// A writer stamping every entry with `mtime` (seconds since the epoch).
     pub fn new(out: W, mtime: u64) -> Self {
-        TarWriter { out, mtime }
+        TarWriter {
+            out,
+            mtime,
+            owner: (0, 0),
+        }
+    }
+
+    /// Sets the uid and gid of the headers written next (each at most [`MAX_OWNER_ID`]).
+    pub fn set_owner(&mut self, uid: u32, gid: u32) {
+        self.owner = (uid.min(MAX_OWNER_ID), gid.min(MAX_OWNER_ID));
     }
 
     /// The writer the tar goes to.
@@ -101,7 +112,7 @@ impl<W: Write> TarWriter<W> {
             self.pad(records.len() as u64)?;
         }
         let short_size = if size > OCTAL_SIZE_MAX { 0 } else { size };
-        let h = raw_header(
+        let mut h = raw_header(
             kind.flag(),
             &truncate(&name, USTAR_NAME_MAX),
             mode,
@@ -109,6 +120,11 @@ impl<W: Write> TarWriter<W> {
             &truncate(link, USTAR_NAME_MAX),
             self.mtime,
         );
+        if self.owner != (0, 0) {
+            octal(&mut h[108..116], u64::from(self.owner.0));
+            octal(&mut h[116..124], u64::from(self.owner.1));
+            checksum(&mut h);
+        }
         self.out.write_all(&h)
     }
 
@@ -213,11 +229,19 @@ fn raw_header(flag: u8, name: &[u8], mode: u32, size: u64, link: &[u8], mtime: u
     // uname, gname empty; devmajor/devminor zero
     octal(&mut h[329..337], 0);
     octal(&mut h[337..345], 0);
+    checksum(&mut h);
+    h
+}
+
+/// The largest uid or gid a header holds (seven octal digits).
+pub const MAX_OWNER_ID: u32 = 0o7777777;
+
+/// Fills in the header's checksum.
+fn checksum(h: &mut [u8; BLOCK]) {
     h[148..156].copy_from_slice(b"        ");
     let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
     let s = format!("{sum:06o}\0 ");
     h[148..156].copy_from_slice(s.as_bytes());
-    h
 }
 
 #[cfg(test)]

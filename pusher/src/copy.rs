@@ -214,9 +214,7 @@ fn copy_blob(
             match source {
                 Source::Registry(client) => get_blob(client, layout, desc, &bp)?,
                 Source::Disk(image) => {
-                    let reader = image
-                        .open_blob(desc)
-                        .map_err(|e| source_error(source, e))?;
+                    let reader = image.open_blob(desc).map_err(|e| source_error(source, e))?;
                     layout.write_blob(desc, reader).map_err(write_error)?;
                 }
             }
@@ -233,11 +231,7 @@ fn copy_blob(
                 upload_blob(client, &blob, &options.upload, bp)
             }
             None => {
-                let mut open = || {
-                    image
-                        .open_blob(desc)
-                        .map_err(|e| source_error(source, e))
-                };
+                let mut open = || image.open_blob(desc).map_err(|e| source_error(source, e));
                 upload_from_reader(client, &digest, desc.size(), &mut open, &options.upload, bp)
             }
         },

@@ -411,7 +411,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         Some(Client::connect("copy", r, &options, "pull", &[])?),
                     )
                 }
-                local => (Some(packer::source::open(local).map_err(image_error)?), None),
+                local => (
+                    Some(packer::source::open(local).map_err(image_error)?),
+                    None,
+                ),
             };
             let source_ref = match (&local, &src_client) {
                 (Some(image), _) => Source::Disk(&**image),

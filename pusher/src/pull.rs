@@ -8,10 +8,10 @@ use crate::progress::Progress;
 use crate::push::accept_manifests;
 use crate::transport::Request;
 use packer::OciLayout;
-use packer::sink::DiskSink;
-use packer::transport::ImageName;
 use packer::layout::MANIFEST_LIMIT;
 use packer::model::{Descriptor, Manifest, MediaType};
+use packer::sink::DiskSink;
+use packer::transport::ImageName;
 use std::path::Path;
 use ureq::http::Method;
 
@@ -108,7 +108,12 @@ pub fn pull_image(
         platform: platform.map(str::to_owned),
         ..Default::default()
     };
-    let report = copy_image(Source::Registry(client), Sink::Disk(sink), &options, progress)?;
+    let report = copy_image(
+        Source::Registry(client),
+        Sink::Disk(sink),
+        &options,
+        progress,
+    )?;
     Ok(PullReport {
         digest: report.digest,
         pulled: report.copied,

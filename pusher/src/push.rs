@@ -3,8 +3,8 @@
 //! its exact bytes and media type and check the digest the registry answers.
 
 use crate::client::Client;
-use crate::errors::{Error, Result};
 use crate::copy::{CopyOptions, Sink, Source, copy_image};
+use crate::errors::{Error, Result};
 use crate::progress::Progress;
 use crate::transport::{Body, Request};
 use crate::upload::UploadOptions;

@@ -20,7 +20,10 @@ impl Containerd {
         let address = dir.path().join("containerd.sock");
         let config = dir.path().join("config.toml");
         // no CRI plugin: it needs a CNI setup this test does not use
-        std::fs::write(&config, "version = 2\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n")?;
+        std::fs::write(
+            &config,
+            "version = 2\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n",
+        )?;
         let log = std::fs::File::create(dir.path().join("containerd.log"))?;
         let child = Command::new(require("containerd"))
             .arg("--config")

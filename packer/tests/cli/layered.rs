@@ -195,7 +195,7 @@ fn containerfile_refusals_are_one_line_exit_2_and_write_nothing() {
         ),
         (
             "FROM scratch\nADD https://example.com/a.tgz /\n",
-            "Containerfile:2: ADD: https://example.com/a.tgz: packer fetches no URL; download it into the context and ADD the file",
+            "Containerfile:2: ADD: https://example.com/a.tgz: ADD of a URL needs the network, and packer builds offline: download it and COPY the file",
         ),
         (
             "# a base from a registry\nFROM docker://busybox:1.36\nCOPY penguinshell /bin/\n",

@@ -97,7 +97,11 @@ fn a_classic_docker_save_is_pushed_and_runs() {
             .arg(format!("docker://{reference}")),
     ))
     .unwrap();
-    assert_eq!(manifest["config"]["digest"], image_id.as_str(), "{manifest}");
+    assert_eq!(
+        manifest["config"]["digest"],
+        image_id.as_str(),
+        "{manifest}"
+    );
     assert_eq!(
         manifest["mediaType"],
         "application/vnd.docker.distribution.manifest.v2+json"
@@ -207,10 +211,12 @@ fn archives_written_by_pusher_load_in_skopeo_podman_and_docker() {
     let id = run_ok(
         podman()
             .args(["image", "inspect", "--format", "{{.Digest}}"])
-            .arg("localhost/penguin:oci"),
+            .arg("docker.io/library/penguin:oci"),
     );
     assert_eq!(id.trim(), digest);
-    let _ = podman().args(["rmi", "-f", "localhost/penguin:oci"]).output();
+    let _ = podman()
+        .args(["rmi", "-f", "docker.io/library/penguin:oci"])
+        .output();
 
     // read back in place: oci-archive -> layout gives the same blobs
     let back = dir.path().join("back");
@@ -293,6 +299,9 @@ fn containerd_imports_both_names_of_one_layout() {
     names.sort();
     assert_eq!(
         names,
-        ["docker.io/library/alpha:latest", "docker.io/library/beta:latest"]
+        [
+            "docker.io/library/alpha:latest",
+            "docker.io/library/beta:latest"
+        ]
     );
 }
