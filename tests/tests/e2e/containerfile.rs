@@ -248,10 +248,9 @@ CMD echo "$GREETING" from $HOME
 /// local tar archive (extracted, its owners kept as Docker keeps them) give the tree `docker
 /// build` gives.
 ///
-/// NOTE (wip2/dockerfile, for the executor on wip2/base): fails today on two points the issue
-/// asks for; everything else in this tree matches Docker's. `COPY --chown=UID:GID` is refused
-/// ("packer's layers are owned by 0:0 (root) for now"), and `ADD` of a tar writes its entries
-/// as 0:0 where Docker keeps the archive's owners (`opt/conf.d`: docker 7:8, packer 0:0).
+/// NOTE (wip2/dockerfile, for the executor on wip2/base): fails today on one point; the rest
+/// of this tree matches Docker's. `ADD` of a tar writes its entries as 0:0 where Docker keeps
+/// the archive's owners (`opt/conf.d`: docker 7:8, packer 0:0).
 #[test]
 fn copy_and_add_give_the_tree_docker_build_gives() {
     ensure_engine();
