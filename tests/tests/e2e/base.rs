@@ -386,3 +386,39 @@ fn through_the_registry_the_base_layers_are_mounted_never_uploaded() {
         "{json}"
     );
 }
+
+/// `cargo xtask image --base REF --push REF2`: the base fetched once per digest, the image
+/// built on it and pushed with the base's layer mounted from the base's repository.
+#[test]
+fn xtask_image_on_a_base_fetches_once_and_mounts_the_base() {
+    let base = busybox();
+    let reg = Registry::start(Auth::None).unwrap();
+    let remote = reg.reference("base/busybox:1");
+    run_ok(docker().args(["tag", &base.image, &remote]));
+    run_ok(docker().args(["push", &remote]));
+    let _ = docker().args(["rmi", &remote]).output();
+    let out = tempfile::tempdir().unwrap();
+    let target = reg.reference("apps/penguin:xtask");
+    let first = run_ok(
+        tests::tools::xtask()
+            .args(["image", "--base", &remote, "--push", &target, "--out"])
+            .arg(out.path()),
+    );
+    assert!(
+        first.contains("1 blob(s) fetched") || first.contains("2 blob(s) fetched"),
+        "{first}"
+    );
+    assert!(
+        first.contains("2 blob(s) uploaded, 1 mounted, 0 already there"),
+        "{first}"
+    );
+    let digest = first.lines().last().unwrap_or_default();
+    assert!(digest.starts_with("sha256:"), "{first}");
+    let second = run_ok(
+        tests::tools::xtask()
+            .args(["image", "--base", &remote, "--out"])
+            .arg(out.path()),
+    );
+    assert!(second.contains("nothing fetched"), "{second}");
+    assert!(second.contains(&format!("manifest  {digest}")), "{second}");
+}
