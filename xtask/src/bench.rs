@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: each benchmark runs our tool and its competitor in the same session
 //! and prints medians and ratios. Never timed in tests.
 
+mod base;
 mod image;
 mod pack;
 mod push;
@@ -23,6 +24,8 @@ enum Which {
     Push(push::Args),
     /// `cargo xtask image --push` against the article's way (tar, sha256sum, curl)
     Image(image::Args),
+    /// The penguin image on a ~100 MiB base, built and pushed, against docker build + push
+    Base(base::Args),
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -31,6 +34,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Which::Pack(a) => pack::run(a),
         Which::Push(a) => push::run(a),
         Which::Image(a) => image::run(a),
+        Which::Base(a) => base::run(a),
     }
 }
 
