@@ -704,7 +704,8 @@ pub fn build_plan(plan: &Plan, opts: &BuildOptions) -> Result<PlanReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::open_source;
+    use crate::transport::ImageName;
+    use std::io::Read;
 
     fn small_bundle(dir: &Path) -> Bundle {
         let f = dir.join("sh");
@@ -730,24 +731,35 @@ mod tests {
     }
 
     #[test]
-    fn open_source_reads_the_layout_and_the_archive_alike() {
+    fn sources_read_the_layout_and_the_archive_alike() {
         let tmp = tempfile::tempdir().unwrap();
         let report = build(&small_bundle(tmp.path()), &options(tmp.path())).unwrap();
+        let open = |spec: &str| crate::source::open(&ImageName::parse(spec).unwrap());
         for spec in [
             format!("{}:v1", tmp.path().join("layout").display()),
             format!("{}:v1", tmp.path().join("image.tar").display()),
+            format!("oci-archive:{}", tmp.path().join("image.tar").display()),
+            format!(
+                "docker-archive:{}:penguin:v1",
+                tmp.path().join("image.tar").display()
+            ),
             tmp.path().join("image.tar").display().to_string(),
         ] {
-            let src = open_source(&spec).unwrap();
-            let desc = src.descriptor().unwrap();
-            assert_eq!(desc.digest(), report.manifest.digest(), "{spec}");
-            let manifest: oci_spec::image::ImageManifest = src.read_json(&desc).unwrap();
-            assert_eq!(manifest.layers()[0].digest(), report.layer.digest());
-            assert!(src.blob_path(report.layer.digest()).is_file());
+            let src = open(&spec).unwrap();
+            let top = src.top().unwrap();
+            assert_eq!(top.digest(), report.manifest.digest(), "{spec}");
+            let layer = &top.blobs()[1];
+            assert_eq!(layer.digest(), report.layer.digest());
+            let mut bytes = Vec::new();
+            src.open_blob(layer)
+                .unwrap()
+                .read_to_end(&mut bytes)
+                .unwrap();
+            assert_eq!(crate::digest::sha256_digest(&bytes), *layer.digest());
         }
-        let err = open_source(&format!("{}:v2", tmp.path().join("layout").display()))
+        let err = open(&format!("{}:v2", tmp.path().join("layout").display()))
             .unwrap()
-            .descriptor()
+            .top()
             .unwrap_err()
             .to_string();
         assert!(
@@ -806,7 +818,7 @@ mod tests {
         base_opts.settings.env = vec!["PATH=/base/bin".into(), "HOME=/root".into()];
         base_opts.settings.cmd = vec!["sh".into()];
         let base_report = build(&small_bundle(tmp.path()), &base_opts).unwrap();
-        let name = crate::transport::ImageName::parse(&format!(
+        let name = ImageName::parse(&format!(
             "oci:{}:penguin:v1",
             tmp.path().join("layout").display()
         ))
@@ -883,7 +895,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("is linux/amd64"), "{err}");
-        let reg = crate::transport::ImageName::parse("docker://localhost:5000/busybox:1").unwrap();
+        let reg = ImageName::parse("docker://localhost:5000/busybox:1").unwrap();
         let err = BaseImage::open(&reg, None).unwrap_err().to_string();
         assert_eq!(
             err,

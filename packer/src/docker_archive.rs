@@ -1,7 +1,8 @@
 //! The `--docker-archive` tar: an OCI layout plus the `manifest.json` that `docker load`
-//! reads (the hybrid Docker 25 writes, which Docker 20.10 also loads); and unpacking one.
+//! reads (the hybrid Docker 25 writes, which Docker 20.10 also loads). Reading archives, in
+//! place, is [`crate::source`]'s.
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{IoContext, Result};
 use crate::tar::{Kind, TarWriter};
 use oci_spec::image::Digest;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -79,20 +80,4 @@ pub fn write_archive(
     let mut w = tar.finish().io("write", out)?;
     w.flush().io("write", out)?;
     Ok(())
-}
-
-/// Unpacks an archive (a tar holding an OCI layout) into a new temporary folder.
-pub fn unpack(archive: &Path) -> Result<tempfile::TempDir> {
-    let file = std::fs::File::open(archive).io("open", archive)?;
-    let dir = tempfile::Builder::new()
-        .prefix("packer-archive-")
-        .tempdir()
-        .io("create a temporary folder for", archive)?;
-    let mut ar = ::tar::Archive::new(std::io::BufReader::new(file));
-    ar.set_preserve_permissions(false);
-    ar.unpack(dir.path()).map_err(|e| Error::Malformed {
-        what: archive.display().to_string(),
-        reason: format!("not a readable tar archive: {e}"),
-    })?;
-    Ok(dir)
 }

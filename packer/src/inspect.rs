@@ -5,13 +5,13 @@
 //! nest at most [`MAX_NESTING`] deep, and sizes are checked before anything is read.
 
 use crate::digest::DigestReader;
-use crate::docker_archive::DockerManifestEntry;
 use crate::error::{Error, IoContext, Result};
-use crate::layout::{MAX_NESTING, OciLayout, ref_name};
+use crate::layout::{MAX_JSON_SIZE, MAX_NESTING, ref_name};
 use crate::manifest::{is_index_type, is_manifest_type};
-use oci_spec::image::{
-    Descriptor, Digest, ImageConfiguration, ImageIndex, ImageManifest, MediaType,
-};
+use crate::model::Parsed;
+use crate::source::ImageSource;
+use crate::transport::ImageName;
+use oci_spec::image::{Descriptor, Digest, ImageConfiguration, MediaType};
 use std::collections::HashSet;
 use std::io::{self, Read};
 
@@ -41,23 +41,29 @@ pub struct InspectReport {
     pub repo_tags: Vec<String>,
 }
 
-/// Opens `spec` (`DIR`, `DIR:TAG`, an archive) and verifies every blob reachable from it.
+/// Opens `spec` (`DIR`, `DIR:TAG`, an archive, or any local transport name: `oci:`,
+/// `oci-archive:`, `docker-archive:`) and verifies every blob reachable from it. Archives are
+/// read in place.
 pub fn inspect(spec: &str) -> Result<InspectReport> {
-    let source = crate::layout::open_source(spec)?;
-    let layout = source.layout();
-    let mut report = InspectReport::default();
-    let tops: Vec<Descriptor> = match source.tag() {
-        Some(t) => vec![layout.resolve(Some(t))?],
-        None => layout.index()?.manifests().clone(),
+    let name = match ImageName::parse(spec) {
+        // neither a transport nor an existing path: name the missing path
+        Ok(ImageName::Docker(_)) | Err(_) if !spec.starts_with("docker://") => ImageName::Oci {
+            dir: spec.into(),
+            name: None,
+        },
+        other => other?,
     };
+    let source = crate::source::open(&name)?;
+    let mut report = InspectReport::default();
+    let tops = source.images()?;
     if tops.is_empty() {
         return Err(Error::Malformed {
-            what: layout.root().join("index.json").display().to_string(),
+            what: source.name(),
             reason: "no images".to_owned(),
         });
     }
     let mut walk = Walk {
-        layout,
+        source: &*source,
         report: &mut report,
         seen: HashSet::new(),
         layers: HashSet::new(),
@@ -65,13 +71,13 @@ pub fn inspect(spec: &str) -> Result<InspectReport> {
     for top in &tops {
         walk.descriptor(top, ref_name(top).map(str::to_owned), 0)?;
     }
-    report.repo_tags = check_docker_manifest(layout)?;
+    report.repo_tags = source.repo_tags()?;
     Ok(report)
 }
 
 /// The state of one verification: what has been verified already.
 struct Walk<'a> {
-    layout: &'a OciLayout,
+    source: &'a dyn ImageSource,
     report: &'a mut InspectReport,
     /// manifests and indexes verified: digest, size and media type as listed, and the tag
     seen: HashSet<(Digest, u64, String, Option<String>)>,
@@ -92,7 +98,6 @@ impl Walk<'_> {
         if !self.seen.insert(key) {
             return Ok(());
         }
-        let layout = self.layout;
         let mt = desc.media_type();
         if is_index_type(mt) {
             if depth >= MAX_NESTING {
@@ -103,9 +108,9 @@ impl Walk<'_> {
                     ),
                 });
             }
-            let index: ImageIndex = layout.read_json(desc)?;
+            let index = self.source.manifest(desc)?;
             self.report.indexes.push(desc.clone());
-            for child in index.manifests() {
+            for child in index.children() {
                 self.descriptor(child, tag.clone(), depth + 1)?;
             }
             Ok(())
@@ -118,7 +123,6 @@ impl Walk<'_> {
 
     /// Verifies one image manifest, its config and its layers (each layer once).
     fn manifest(&mut self, desc: &Descriptor, tag: Option<String>) -> Result<ImageSummary> {
-        let layout = self.layout;
         let mt = desc.media_type();
         if !is_manifest_type(mt) {
             return Err(Error::Malformed {
@@ -126,9 +130,17 @@ impl Walk<'_> {
                 reason: format!("unsupported media type {mt}"),
             });
         }
-        let manifest: ImageManifest = layout.read_json(desc)?;
+        let manifest = match self.source.manifest(desc)?.parsed() {
+            Parsed::Image(m) => (**m).clone(),
+            Parsed::Index(_) => {
+                return Err(Error::Malformed {
+                    what: format!("manifest {}", desc.digest()),
+                    reason: "is an index, listed as an image manifest".to_owned(),
+                });
+            }
+        };
         let config_desc = manifest.config().clone();
-        let config: ImageConfiguration = layout.read_json(&config_desc)?;
+        let config: ImageConfiguration = read_config(self.source, &config_desc)?;
         let diff_ids = config.rootfs().diff_ids();
         if diff_ids.len() != manifest.layers().len() {
             return Err(Error::Malformed {
@@ -149,7 +161,7 @@ impl Walk<'_> {
                 diff_id.clone(),
             );
             if self.layers.insert(key) {
-                verify_layer(layout, layer, diff_id)?;
+                verify_layer(self.source, layer, diff_id)?;
             }
             layers.push((layer.clone(), diff_id.clone()));
         }
@@ -163,19 +175,53 @@ impl Walk<'_> {
     }
 }
 
-/// Checks a layer blob's digest and size, then its decompressed bytes against `diff_id`.
-pub fn verify_layer(layout: &OciLayout, layer: &Descriptor, diff_id: &str) -> Result<()> {
+/// Reads and parses a config blob (at most [`MAX_JSON_SIZE`]), its size and digest checked.
+fn read_config(source: &dyn ImageSource, desc: &Descriptor) -> Result<ImageConfiguration> {
+    let what = format!("config {}", desc.digest());
+    if desc.size() > MAX_JSON_SIZE {
+        return Err(Error::Malformed {
+            what,
+            reason: format!("{} bytes, more than {MAX_JSON_SIZE}", desc.size()),
+        });
+    }
+    let mut bytes = Vec::new();
+    let mut r = DigestReader::new(source.open_blob(desc)?.take(MAX_JSON_SIZE + 1));
+    r.read_to_end(&mut bytes).io("read", source.name())?;
+    check_blob(desc, r.finish(), &what)?;
+    serde_json::from_slice(&bytes).map_err(|source| Error::Json { what, source })
+}
+
+/// The digest and size a blob's bytes came to, against its descriptor.
+fn check_blob(desc: &Descriptor, (digest, size): (Digest, u64), what: &str) -> Result<()> {
+    if size != desc.size() {
+        return Err(Error::SizeMismatch {
+            what: what.to_owned(),
+            expected: desc.size(),
+            actual: size,
+        });
+    }
+    if &digest != desc.digest() {
+        return Err(Error::DigestMismatch {
+            what: what.to_owned(),
+            expected: desc.digest().to_string(),
+            actual: digest.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Checks a layer blob's digest and size, then its decompressed bytes against `diff_id`, in
+/// one streamed read.
+pub fn verify_layer(source: &dyn ImageSource, layer: &Descriptor, diff_id: &str) -> Result<()> {
     let what = format!("layer {}", layer.digest());
-    // digest and size of the blob as stored (a regular file, its size checked first)
-    let path = layout.verify_blob(layer, &what)?;
-    // the diff id: sha256 of the decompressed bytes
-    let file = std::fs::File::open(&path).io("read blob", &path)?;
-    let buffered = io::BufReader::with_capacity(1 << 16, file);
+    crate::digest::sha256_hex(layer.digest())?;
+    let mut blob = DigestReader::new(source.open_blob(layer)?.take(layer.size() + 1));
+    let buffered = io::BufReader::with_capacity(1 << 16, &mut blob);
     let mt = layer.media_type().as_ref().to_owned();
     let decoder: Box<dyn Read> = if mt.ends_with("gzip") {
         Box::new(flate2::read::MultiGzDecoder::new(buffered))
     } else if mt.ends_with("zstd") {
-        Box::new(zstd::stream::read::Decoder::new(buffered).io("read blob", &path)?)
+        Box::new(zstd::stream::read::Decoder::new(buffered).io("read", source.name())?)
     } else if *layer.media_type() == MediaType::ImageLayer || mt.ends_with(".tar") {
         Box::new(buffered)
     } else {
@@ -190,6 +236,9 @@ pub fn verify_layer(layout: &OciLayout, layer: &Descriptor, diff_id: &str) -> Re
         reason: format!("cannot decompress: {e}"),
     })?;
     let (actual, _) = r.finish();
+    // what the decompressor left of the blob (padding after the stream) counts too
+    io::copy(&mut blob, &mut io::sink()).io("read", source.name())?;
+    check_blob(layer, blob.finish(), &what)?;
     if actual.to_string() != diff_id {
         return Err(Error::DiffIdMismatch {
             layer: layer.digest().to_string(),
@@ -198,32 +247,4 @@ pub fn verify_layer(layout: &OciLayout, layer: &Descriptor, diff_id: &str) -> Re
         });
     }
     Ok(())
-}
-
-/// When a `manifest.json` (docker load) sits beside index.json, checks that the blobs it names
-/// exist and returns its RepoTags.
-fn check_docker_manifest(layout: &OciLayout) -> Result<Vec<String>> {
-    let path = layout.root().join("manifest.json");
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let bytes = std::fs::read(&path).io("read", &path)?;
-    let entries: Vec<DockerManifestEntry> =
-        serde_json::from_slice(&bytes).map_err(|source| Error::Json {
-            what: path.display().to_string(),
-            source,
-        })?;
-    let mut tags = Vec::new();
-    for entry in entries {
-        for f in std::iter::once(&entry.config).chain(&entry.layers) {
-            if f.contains("..") || !layout.root().join(f).is_file() {
-                return Err(Error::Malformed {
-                    what: path.display().to_string(),
-                    reason: format!("names {f}, which is not in the archive"),
-                });
-            }
-        }
-        tags.extend(entry.repo_tags);
-    }
-    Ok(tags)
 }

@@ -8,9 +8,10 @@
 //! - [`OciLayout::read_blob`] (verified), [`OciLayout::blob_path`], [`OciLayout::write_blob`]
 //!   (streamed, verified, renamed last), [`OciLayout::verify_blob`] (streamed),
 //!   [`OciLayout::add_to_index`] (atomic, under the layout's lock: [`OciLayout::lock`]);
-//! - [`open_source`] takes what a user types: `DIR`, `DIR:TAG`, or an archive written by
-//!   `packer build --docker-archive` (`FILE` or `FILE:TAG`), unpacked into a temporary folder
-//!   that lives as long as the returned [`SourceImage`].
+//! - [`resolve_in`] the same over an `index.json` read from elsewhere (an archive).
+//!
+//! Reading an image whatever holds it (a layout, an archive) goes through
+//! [`crate::source`].
 //!
 //! Blob and index writes go to a temporary file in the same folder first and are renamed into
 //! place only once complete and verified.
@@ -614,86 +615,6 @@ pub(crate) fn persist_readable(tmp: tempfile::NamedTempFile, path: &Path) -> Res
     Ok(())
 }
 
-/// An image to read: a layout folder (possibly a temporary unpacking of an archive) and the tag
-/// asked for. Derefs to its [`OciLayout`].
-#[derive(Debug)]
-pub struct SourceImage {
-    layout: OciLayout,
-    tag: Option<String>,
-    _unpacked: Option<tempfile::TempDir>,
-}
-
-impl SourceImage {
-    /// The layout to read from.
-    pub fn layout(&self) -> &OciLayout {
-        &self.layout
-    }
-
-    /// The tag from `DIR:TAG`, if one was given.
-    pub fn tag(&self) -> Option<&str> {
-        self.tag.as_deref()
-    }
-
-    /// The top-level descriptor for the tag (see [`OciLayout::resolve`]).
-    pub fn descriptor(&self) -> Result<Descriptor> {
-        self.layout.resolve(self.tag())
-    }
-}
-
-impl std::ops::Deref for SourceImage {
-    type Target = OciLayout;
-    fn deref(&self) -> &OciLayout {
-        &self.layout
-    }
-}
-
-/// Opens what a user names as an image on disk: an OCI layout folder `DIR`, `DIR:TAG`, or an
-/// archive written by `packer build --docker-archive` (`FILE`, `FILE:TAG`), which is unpacked
-/// into a temporary folder kept alive by the returned value.
-pub fn open_source(spec: &str) -> Result<SourceImage> {
-    let (path, tag) = split_source(spec);
-    open_image(Path::new(path), tag.as_deref())
-}
-
-/// Opens the image `name` (a name or bare tag, see [`OciLayout::resolve`]) of the layout
-/// folder or archive at `path`.
-pub fn open_image(path: &Path, name: Option<&str>) -> Result<SourceImage> {
-    let tag = name.map(str::to_owned);
-    let path = path.to_path_buf();
-    let meta = std::fs::metadata(&path).io("open", &path)?;
-    if meta.is_dir() {
-        return Ok(SourceImage {
-            layout: OciLayout::open(&path)?,
-            tag,
-            _unpacked: None,
-        });
-    }
-    let unpacked = crate::docker_archive::unpack(&path)?;
-    let layout = OciLayout::open(unpacked.path()).map_err(|_| Error::Malformed {
-        what: path.display().to_string(),
-        reason: "not an oci layout archive (no oci-layout file inside)".to_owned(),
-    })?;
-    Ok(SourceImage {
-        layout,
-        tag,
-        _unpacked: Some(unpacked),
-    })
-}
-
-/// `DIR:TAG` -> (`DIR`, `TAG`) when `DIR` exists and `DIR:TAG` does not; a path that exists
-/// as written is taken whole.
-fn split_source(spec: &str) -> (&str, Option<String>) {
-    if Path::new(spec).exists() {
-        return (spec, None);
-    }
-    match spec.rsplit_once(':') {
-        Some((path, tag)) if !tag.is_empty() && !tag.contains('/') && !path.is_empty() => {
-            (path, Some(tag.to_owned()))
-        }
-        _ => (spec, None),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -809,16 +730,6 @@ mod tests {
             err.ends_with("is not an oci image layout: no oci-layout file"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn source_spec_splits_tag_only_when_needed() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("img");
-        let s = dir.to_str().unwrap();
-        assert_eq!(split_source(&format!("{s}:v1")), (s, Some("v1".to_owned())));
-        std::fs::create_dir(&dir).unwrap();
-        assert_eq!(split_source(s), (s, None));
     }
 
     #[test]

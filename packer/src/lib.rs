@@ -29,8 +29,9 @@
 //! })?;
 //! // the same bundle gives the same digests on any machine, any day
 //! assert_eq!(report.diff_id.to_string().len(), 71);
-//! let image = packer::open_source(&format!("{}:latest", dir.path().join("layout").display()))?;
-//! assert_eq!(image.descriptor()?.digest(), report.manifest.digest());
+//! let name = packer::transport::ImageName::parse(&format!("oci:{}:penguin:latest", dir.path().join("layout").display()))?;
+//! let image = packer::source::open(&name)?;
+//! assert_eq!(image.top()?.digest(), report.manifest.digest());
 //! # Ok(())
 //! # }
 //! ```
@@ -48,8 +49,9 @@
 //!   one grammar `packer build --tag`, pusher and xtask share.
 //! - [`config`]: config.json; [`manifest`]: the manifest (OCI or Docker media types);
 //!   [`index`]: an image index over several platforms.
-//! - [`layout`]: the OCI layout folder (write and read); [`layout::open_source`] is how other
-//!   crates (pusher) read an image from disk.
+//! - [`layout`]: the OCI layout folder (write and read).
+//! - [`source`]: reading an image from disk whatever holds it (a layout, an OCI archive, a
+//!   `docker save` archive, read in place); [`sink`]: writing one (a layout, an archive).
 //! - [`docker_archive`]: the tar that is both an OCI layout and a `docker load` archive.
 //! - [`transport`]: image names as skopeo users type them (`oci:`, `oci-archive:`,
 //!   `docker-archive:`, `docker://`) and the bare forms.
@@ -98,6 +100,6 @@ pub mod transport;
 
 pub use error::{Error, Result};
 pub use fsutil::remove_staged;
-pub use layout::{OciLayout, SourceImage, open_source};
+pub use layout::OciLayout;
 pub use oci_spec;
 pub use reference::Reference;

@@ -47,6 +47,14 @@ pub trait ImageSource: Send + Sync {
     fn name(&self) -> String;
     /// The manifest or index the name selects.
     fn top(&self) -> Result<Manifest>;
+    /// The top-level images the name selects: the one named, or with no name every entry of
+    /// `index.json` (a classic archive: its one image).
+    fn images(&self) -> Result<Vec<Descriptor>>;
+    /// The `RepoTags` of a `docker load` archive's `manifest.json`, once every file it names is
+    /// found in the archive; none for other sources.
+    fn repo_tags(&self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
     /// A manifest or index the source holds, checked against `desc` (size, digest).
     fn manifest(&self, desc: &Descriptor) -> Result<Manifest>;
     /// The bytes of a blob, of the declared size; the reader verifies the digest as it goes
@@ -126,6 +134,13 @@ impl ImageSource for LayoutSource {
         self.layout.read_manifest(&desc)
     }
 
+    fn images(&self) -> Result<Vec<Descriptor>> {
+        match &self.name {
+            Some(name) => Ok(vec![self.layout.resolve(Some(name))?]),
+            None => Ok(self.layout.index()?.manifests().clone()),
+        }
+    }
+
     fn manifest(&self, desc: &Descriptor) -> Result<Manifest> {
         self.layout.read_manifest(desc)
     }
@@ -177,7 +192,10 @@ pub struct ArchiveSource {
 }
 
 enum Top {
-    Oci(Descriptor),
+    Oci {
+        index: Box<ImageIndex>,
+        select: Select,
+    },
     Classic {
         manifest: Manifest,
         blobs: HashMap<Digest, ClassicBlob>,
@@ -215,17 +233,20 @@ impl ArchiveSource {
             path: path.to_path_buf(),
             label,
             entries,
-            top: Top::Oci(Descriptor::new(
-                MediaType::ImageManifest,
-                0,
-                sha256_digest(b""),
-            )),
+            top: Top::Oci {
+                index: Box::default(),
+                select: Select::Name(None),
+            },
         };
         source.top = if source.entries.contains_key(INDEX_FILE)
             && source.entries.contains_key(OCI_LAYOUT_FILE)
         {
             let index: ImageIndex = source.read_json(INDEX_FILE)?;
-            Top::Oci(source.select_in_index(&index, &select)?)
+            source.select_in_index(&index, &select)?;
+            Top::Oci {
+                index: Box::new(index),
+                select,
+            }
         } else if source.entries.contains_key("manifest.json") {
             source.classic(&select)?
         } else {
@@ -458,7 +479,7 @@ impl ArchiveSource {
     fn blob_entry(&self, digest: &Digest) -> Result<ClassicBlob> {
         match &self.top {
             Top::Classic { blobs, .. } => blobs.get(digest).copied(),
-            Top::Oci(_) => {
+            Top::Oci { .. } => {
                 let name = crate::docker_archive::blob_name(digest);
                 self.entries.get(&name).map(|&entry| ClassicBlob {
                     entry,
@@ -477,9 +498,39 @@ impl ImageSource for ArchiveSource {
 
     fn top(&self) -> Result<Manifest> {
         match &self.top {
-            Top::Oci(desc) => self.manifest(desc),
+            Top::Oci { index, select } => self.manifest(&self.select_in_index(index, select)?),
             Top::Classic { manifest, .. } => Ok(manifest.clone()),
         }
+    }
+
+    fn images(&self) -> Result<Vec<Descriptor>> {
+        match &self.top {
+            Top::Oci {
+                index,
+                select: Select::Name(None) | Select::Reference(None),
+            } => Ok(index.manifests().clone()),
+            Top::Oci { index, select } => Ok(vec![self.select_in_index(index, select)?]),
+            Top::Classic { manifest, .. } => Ok(vec![manifest.descriptor()]),
+        }
+    }
+
+    fn repo_tags(&self) -> Result<Vec<String>> {
+        if !self.entries.contains_key("manifest.json") {
+            return Ok(Vec::new());
+        }
+        let entries: Vec<DockerManifestEntry> = self.read_json("manifest.json")?;
+        let mut tags = Vec::new();
+        for entry in entries {
+            for f in std::iter::once(&entry.config).chain(&entry.layers) {
+                if !self.entries.contains_key(&normalize(f)) {
+                    return Err(self.malformed(format!(
+                        "manifest.json names {f}, which is not in the archive"
+                    )));
+                }
+            }
+            tags.extend(entry.repo_tags);
+        }
+        Ok(tags)
     }
 
     fn manifest(&self, desc: &Descriptor) -> Result<Manifest> {
@@ -699,5 +750,147 @@ impl Read for CompressingReader {
         buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
         self.at += n;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Parsed;
+
+    /// A tar of `(name, bytes)` files, in order.
+    fn tar_of(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, bytes) in files {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(bytes.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, bytes.as_slice()).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    /// A classic `docker save` archive of one image with one layer holding `hello`.
+    fn classic(diff_id_of: &[u8]) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        let layer = tar_of(&[("hello", b"hi\n".to_vec())]);
+        let diff_id = sha256_digest(diff_id_of);
+        let config = format!(
+            r#"{{"architecture":"amd64","os":"linux","config":{{"Env":["A=1"]}},"rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}}}}"#
+        )
+        .into_bytes();
+        let hex = sha256_digest(&config).digest().to_owned();
+        let manifest = format!(
+            r#"[{{"Config":"{hex}.json","RepoTags":["hello:v1"],"Layers":["abc/layer.tar"]}}]"#
+        );
+        let archive = tar_of(&[
+            (&format!("{hex}.json"), config.clone()),
+            ("abc/layer.tar", layer.clone()),
+            ("abc/VERSION", b"1.0".to_vec()),
+            ("manifest.json", manifest.into_bytes()),
+        ]);
+        (archive, config, layer)
+    }
+
+    fn open_file(bytes: &[u8], spec: &str) -> (tempfile::TempDir, Result<Box<dyn ImageSource>>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.tar");
+        std::fs::write(&path, bytes).unwrap();
+        let name = ImageName::parse(&format!("{spec}{}", path.display())).unwrap();
+        let opened = open(&name);
+        (dir, opened)
+    }
+
+    #[test]
+    fn a_classic_docker_save_reads_as_a_docker_manifest_with_gzip_layers() {
+        let (archive, config, layer) = {
+            let layer = tar_of(&[("hello", b"hi\n".to_vec())]);
+            let (a, c, l) = classic(&layer);
+            assert_eq!(l, layer);
+            (a, c, l)
+        };
+        let (_dir, source) = open_file(&archive, "docker-archive:");
+        let source = source.unwrap();
+        let top = source.top().unwrap();
+        assert_eq!(top.media_type().as_ref(), crate::model::DOCKER_MANIFEST);
+        let Parsed::Image(m) = top.parsed() else {
+            panic!("an image")
+        };
+        assert!(m.annotations().is_none());
+        assert_eq!(*m.config().digest(), sha256_digest(&config));
+        let gz = &m.layers()[0];
+        assert_eq!(gz.media_type().as_ref(), DOCKER_LAYER_GZIP);
+        // the layer comes out compressed, as the descriptor says, and decompresses to the tar
+        let mut bytes = Vec::new();
+        source
+            .open_blob(gz)
+            .unwrap()
+            .read_to_end(&mut bytes)
+            .unwrap();
+        assert_eq!(bytes.len() as u64, gz.size());
+        assert_eq!(sha256_digest(&bytes), *gz.digest());
+        let mut plain = Vec::new();
+        flate2::read::GzDecoder::new(bytes.as_slice())
+            .read_to_end(&mut plain)
+            .unwrap();
+        assert_eq!(plain, layer);
+        // the config comes out as stored
+        let mut c = Vec::new();
+        source
+            .open_blob(m.config())
+            .unwrap()
+            .read_to_end(&mut c)
+            .unwrap();
+        assert_eq!(c, config);
+        assert_eq!(source.repo_tags().unwrap(), ["hello:v1"]);
+        // selected by name, or refused naming the tags there
+        let (_d, named) = open_file(&archive, "docker-archive:");
+        assert!(named.is_ok());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.tar");
+        std::fs::write(&path, &archive).unwrap();
+        let other = ImageName::parse(&format!("docker-archive:{}:other:v1", path.display()));
+        let err = open(&other.unwrap()).err().unwrap().to_string();
+        assert!(err.contains("hello:v1"), "{err}");
+    }
+
+    #[test]
+    fn a_layer_that_is_not_what_the_config_says_is_refused() {
+        let (archive, _, _) = classic(b"something else");
+        let (_dir, source) = open_file(&archive, "docker-archive:");
+        let err = source.err().unwrap().to_string();
+        assert!(err.contains("diff id mismatch"), "{err}");
+    }
+
+    #[test]
+    fn compressed_foreign_and_lying_archives_are_refused() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&classic(b"x").0).unwrap();
+        let (_d, s) = open_file(&gz.finish().unwrap(), "docker-archive:");
+        assert!(s.err().unwrap().to_string().contains("decompress it first"));
+
+        let (_d, s) = open_file(&tar_of(&[("notes", b"x".to_vec())]), "oci-archive:");
+        assert!(
+            s.err()
+                .unwrap()
+                .to_string()
+                .contains("neither an OCI layout")
+        );
+
+        // an index entry whose size is not the blob's
+        let manifest = br#"{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#.to_vec();
+        let digest = sha256_digest(&manifest);
+        let index = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{digest}","size":{}}}]}}"#,
+            manifest.len() + 1
+        );
+        let archive = tar_of(&[
+            ("oci-layout", crate::layout::OCI_LAYOUT_CONTENT.into()),
+            ("index.json", index.into_bytes()),
+            (&format!("blobs/sha256/{}", digest.digest()), manifest),
+        ]);
+        let (_d, s) = open_file(&archive, "oci-archive:");
+        let err = s.unwrap().top().unwrap_err().to_string();
+        assert!(err.contains("size mismatch"), "{err}");
     }
 }
