@@ -216,12 +216,31 @@ pub fn verify_layer(source: &dyn ImageSource, layer: &Descriptor, diff_id: &str)
     let what = format!("layer {}", layer.digest());
     crate::digest::sha256_hex(layer.digest())?;
     let mut blob = DigestReader::new(source.open_blob(layer)?.take(layer.size() + 1));
-    let buffered = io::BufReader::with_capacity(1 << 16, &mut blob);
+    let decompressed = diff_id_of(layer, &mut blob, &source.name());
+    // what the decompressor left of the blob (padding after the stream) counts too; a blob
+    // that is not what its descriptor says is the first thing to report
+    let _ = io::copy(&mut blob, &mut io::sink());
+    check_blob(layer, blob.finish(), &what)?;
+    let actual = decompressed?;
+    if actual.to_string() != diff_id {
+        return Err(Error::DiffIdMismatch {
+            layer: layer.digest().to_string(),
+            expected: diff_id.to_owned(),
+            actual: actual.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// The sha256 of `layer`'s decompressed bytes, read from `blob`.
+fn diff_id_of(layer: &Descriptor, blob: &mut dyn Read, source: &str) -> Result<Digest> {
+    let what = format!("layer {}", layer.digest());
+    let buffered = io::BufReader::with_capacity(1 << 16, blob);
     let mt = layer.media_type().as_ref().to_owned();
-    let decoder: Box<dyn Read> = if mt.ends_with("gzip") {
+    let decoder: Box<dyn Read + '_> = if mt.ends_with("gzip") {
         Box::new(flate2::read::MultiGzDecoder::new(buffered))
     } else if mt.ends_with("zstd") {
-        Box::new(zstd::stream::read::Decoder::new(buffered).io("read", source.name())?)
+        Box::new(zstd::stream::read::Decoder::new(buffered).io("read", source)?)
     } else if *layer.media_type() == MediaType::ImageLayer || mt.ends_with(".tar") {
         Box::new(buffered)
     } else {
@@ -235,16 +254,5 @@ pub fn verify_layer(source: &dyn ImageSource, layer: &Descriptor, diff_id: &str)
         what: what.clone(),
         reason: format!("cannot decompress: {e}"),
     })?;
-    let (actual, _) = r.finish();
-    // what the decompressor left of the blob (padding after the stream) counts too
-    io::copy(&mut blob, &mut io::sink()).io("read", source.name())?;
-    check_blob(layer, blob.finish(), &what)?;
-    if actual.to_string() != diff_id {
-        return Err(Error::DiffIdMismatch {
-            layer: layer.digest().to_string(),
-            expected: diff_id.to_owned(),
-            actual: actual.to_string(),
-        });
-    }
-    Ok(())
+    Ok(r.finish().0)
 }

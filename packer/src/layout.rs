@@ -56,6 +56,7 @@ impl OciLayout {
     /// Opens an existing layout; the folder must hold an `oci-layout` file of version 1.0.0.
     pub fn open(dir: impl AsRef<Path>) -> Result<OciLayout> {
         let root = dir.as_ref().to_path_buf();
+        std::fs::metadata(&root).io("open", &root)?;
         let marker = root.join(OCI_LAYOUT_FILE);
         let bytes = match read_bounded(&marker, None, MAX_JSON_SIZE, "read") {
             Ok(b) => b,
@@ -276,7 +277,10 @@ impl OciLayout {
         if !meta.is_file() {
             return Err(Error::Malformed {
                 what: path.display().to_string(),
-                reason: "a blob must be a regular file".to_owned(),
+                reason: format!(
+                    "is a {}, not a regular file",
+                    crate::fsutil::kind_name(meta.file_type())
+                ),
             });
         }
         if meta.len() != desc.size() {
@@ -293,16 +297,20 @@ impl OciLayout {
     /// checked (at most [`MANIFEST_LIMIT`]) before reading, the digest after.
     pub fn read_manifest(&self, desc: &Descriptor) -> Result<Manifest> {
         if desc.size() > MANIFEST_LIMIT {
-            return Err(Error::Malformed {
-                what: format!("manifest {}", desc.digest()),
-                reason: format!(
-                    "declared {} bytes, more than the {MANIFEST_LIMIT} a manifest may have",
-                    desc.size()
-                ),
+            return Err(too_large(&self.blob_path(desc.digest()), desc.size()));
+        }
+        sha256_hex(desc.digest())?;
+        let path = self.blob_path(desc.digest());
+        // a regular file (a symlink is followed only to one) of the declared size
+        let bytes = read_bounded(&path, Some(desc.size()), MANIFEST_LIMIT, "read blob")?;
+        let actual = crate::digest::sha256_digest(&bytes);
+        if &actual != desc.digest() {
+            return Err(Error::DigestMismatch {
+                what: path.display().to_string(),
+                expected: desc.digest().to_string(),
+                actual: actual.to_string(),
             });
         }
-        let path = self.blob_file(desc)?;
-        let bytes = self.read_blob(desc.digest())?;
         let manifest =
             Manifest::parse(bytes, Some(desc.media_type()), &path.display().to_string())?;
         manifest.check(desc, &path.display().to_string())?;
@@ -473,7 +481,7 @@ fn too_large(path: &Path, size: u64) -> Error {
 /// Opens `path` for reading only if it is a regular file (checked before opening, so a device
 /// is never opened, and again on the open file), and, when `expected` is given, only if its
 /// size is that. Returns the file and its size.
-fn open_regular(
+pub(crate) fn open_regular(
     path: &Path,
     expected: Option<u64>,
     action: &'static str,

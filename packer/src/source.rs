@@ -146,9 +146,15 @@ impl ImageSource for LayoutSource {
     }
 
     fn open_blob(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send>> {
-        let path = self.layout.blob_file(desc)?;
-        let file = File::open(&path).io("read blob", &path)?;
-        Ok(Box::new(io::BufReader::with_capacity(1 << 16, file)))
+        crate::digest::sha256_hex(desc.digest())?;
+        let path = self.layout.blob_path(desc.digest());
+        // a regular file, never a device or a fifo; its size and digest are the reader's to
+        // check, as for every source, and it reads no more than one byte past the size
+        let (file, _) = crate::layout::open_regular(&path, None, "read blob")?;
+        Ok(Box::new(io::BufReader::with_capacity(
+            1 << 16,
+            file.take(desc.size() + 1),
+        )))
     }
 
     fn blob_file(&self, desc: &Descriptor) -> Option<PathBuf> {
@@ -545,8 +551,9 @@ impl ImageSource for ArchiveSource {
             return Err(Error::Malformed {
                 what,
                 reason: format!(
-                    "declared {} bytes, more than the {MANIFEST_LIMIT} a manifest may have",
-                    desc.size()
+                    "{} bytes, more than the {} MiB a manifest, index or config may have",
+                    desc.size(),
+                    MANIFEST_LIMIT >> 20
                 ),
             });
         }
@@ -596,38 +603,161 @@ fn normalize(name: &str) -> String {
     name.trim_start_matches('/').to_owned()
 }
 
-/// Reads the tar's headers (seeking over the data) and records every regular file.
+/// The largest PAX extended header or GNU long name read: a name or a size, not a file.
+const MAX_EXTENSION: u64 = 1 << 20;
+
+/// Reads the tar's headers (ustar, PAX `path`/`size` records, GNU long names), jumping over
+/// the data, and records every regular file's offset and size. Written by hand rather than
+/// with the `tar` crate, which reads a PAX header or long name of any size into memory: here
+/// each is bounded by [`MAX_EXTENSION`], the entries by [`MAX_ARCHIVE_ENTRIES`], every header's
+/// checksum is checked, and an entry must end inside the file.
 fn scan(file: &File, path: &Path) -> Result<HashMap<String, Entry>> {
-    let bad = |e: io::Error| Error::Malformed {
+    let bad = |reason: String| Error::Malformed {
         what: path.display().to_string(),
-        reason: format!("not a readable tar archive: {e}"),
+        reason: format!("not a readable tar archive: {reason}"),
     };
-    let mut archive = tar::Archive::new(file);
+    let len = file.metadata().io("read", path)?.len();
     let mut entries = HashMap::new();
-    for (count, entry) in archive.entries_with_seek().map_err(bad)?.enumerate() {
-        if count >= MAX_ARCHIVE_ENTRIES {
-            return Err(Error::Malformed {
-                what: path.display().to_string(),
-                reason: format!("more than {MAX_ARCHIVE_ENTRIES} entries"),
-            });
+    let mut at = 0u64;
+    let mut count = 0usize;
+    let mut long_name: Option<String> = None;
+    let mut pax_path: Option<String> = None;
+    let mut pax_size: Option<u64> = None;
+    let mut header = [0u8; 512];
+    loop {
+        if at + 512 > len {
+            // a tar that ends without its two zero blocks is still read (as tar does)
+            break;
         }
-        let entry = entry.map_err(bad)?;
-        if !matches!(
-            entry.header().entry_type(),
-            tar::EntryType::Regular | tar::EntryType::Continuous
-        ) {
-            continue;
+        file.read_exact_at(&mut header, at).io("read", path)?;
+        if header.iter().all(|&b| b == 0) {
+            break;
         }
-        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        entries.insert(
-            normalize(&name),
-            Entry {
-                offset: entry.raw_file_position(),
-                size: entry.size(),
-            },
-        );
+        count += 1;
+        if count > MAX_ARCHIVE_ENTRIES {
+            return Err(bad(format!("more than {MAX_ARCHIVE_ENTRIES} entries")));
+        }
+        let stored = octal(&header[148..156]).ok_or_else(|| bad(format!("bad header at {at}")))?;
+        let sum: u64 = header
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| {
+                if (148..156).contains(&i) {
+                    32
+                } else {
+                    u64::from(b)
+                }
+            })
+            .sum();
+        if sum != stored {
+            return Err(bad(format!("header checksum mismatch at byte {at}")));
+        }
+        let size = match pax_size.take() {
+            Some(size) => size,
+            None => size_field(&header[124..136])
+                .ok_or_else(|| bad(format!("bad size at byte {at}")))?,
+        };
+        let data = at + 512;
+        let end = data
+            .checked_add(size)
+            .filter(|&end| end <= len)
+            .ok_or_else(|| bad(format!("the entry at byte {at} runs past the end")))?;
+        let read_extension = || -> Result<Vec<u8>> {
+            if size > MAX_EXTENSION {
+                return Err(bad(format!(
+                    "an extended header of {size} bytes at byte {at}"
+                )));
+            }
+            let mut bytes = vec![0u8; size as usize];
+            file.read_exact_at(&mut bytes, data).io("read", path)?;
+            Ok(bytes)
+        };
+        match header[156] {
+            b'x' => {
+                let records = read_extension()?;
+                let (p, s) = pax_records(&records)
+                    .ok_or_else(|| bad(format!("bad PAX header at byte {at}")))?;
+                pax_path = p;
+                pax_size = s;
+            }
+            b'L' => {
+                let bytes = read_extension()?;
+                let name = bytes.split(|&b| b == 0).next().unwrap_or_default();
+                long_name = Some(String::from_utf8_lossy(name).into_owned());
+            }
+            kind => {
+                let name = pax_path.take().or(long_name.take()).unwrap_or_else(|| {
+                    let field = |r: std::ops::Range<usize>| {
+                        let f = &header[r];
+                        let n = f.iter().position(|&b| b == 0).unwrap_or(f.len());
+                        String::from_utf8_lossy(&f[..n]).into_owned()
+                    };
+                    let name = field(0..100);
+                    let prefix = if &header[257..263] == b"ustar\0" {
+                        field(345..500)
+                    } else {
+                        String::new()
+                    };
+                    if prefix.is_empty() {
+                        name
+                    } else {
+                        format!("{prefix}/{name}")
+                    }
+                });
+                if matches!(kind, b'0' | 0 | b'7') {
+                    entries.insert(normalize(&name), Entry { offset: data, size });
+                }
+            }
+        }
+        at = end
+            .checked_add(511)
+            .map(|e| e / 512 * 512)
+            .ok_or_else(|| bad(format!("the entry at byte {at} runs past the end")))?;
     }
     Ok(entries)
+}
+
+/// An octal field (NUL or space terminated).
+fn octal(field: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(field).ok()?;
+    let digits = text.trim_matches(|c| c == '\0' || c == ' ');
+    if digits.is_empty() {
+        return Some(0);
+    }
+    u64::from_str_radix(digits, 8).ok()
+}
+
+/// The size field: octal, or GNU's base-256 (the high bit set) for sizes of 8 GiB and more.
+fn size_field(field: &[u8]) -> Option<u64> {
+    if field[0] & 0x80 == 0 {
+        return octal(field);
+    }
+    if field[0] & 0x40 != 0 || field[1..4].iter().any(|&b| b != 0) {
+        return None; // negative, or more than 64 bits
+    }
+    Some(field[4..].iter().fold(0u64, |n, &b| n << 8 | u64::from(b)))
+}
+
+/// The `path` and `size` of a PAX extended header's `LEN key=value\n` records.
+fn pax_records(mut records: &[u8]) -> Option<(Option<String>, Option<u64>)> {
+    let (mut path, mut size) = (None, None);
+    while !records.is_empty() {
+        let space = records.iter().position(|&b| b == b' ')?;
+        let len: usize = std::str::from_utf8(&records[..space]).ok()?.parse().ok()?;
+        if len <= space + 1 || len > records.len() || records[len - 1] != b'\n' {
+            return None;
+        }
+        let record = &records[space + 1..len - 1];
+        let eq = record.iter().position(|&b| b == b'=')?;
+        let (key, value) = (&record[..eq], &record[eq + 1..]);
+        match key {
+            b"path" => path = Some(String::from_utf8_lossy(value).into_owned()),
+            b"size" => size = Some(std::str::from_utf8(value).ok()?.parse().ok()?),
+            _ => {}
+        }
+        records = &records[len..];
+    }
+    Some((path, size))
 }
 
 /// A part of the archive file, read with positioned reads (no shared cursor).
@@ -860,6 +990,56 @@ mod tests {
         let (_dir, source) = open_file(&archive, "docker-archive:");
         let err = source.err().unwrap().to_string();
         assert!(err.contains("diff id mismatch"), "{err}");
+    }
+
+    #[test]
+    fn the_scanner_reads_long_names_and_bounds_extended_headers() {
+        let long = format!("{}/file", "d".repeat(150));
+        let bytes = tar_of(&[(&long, b"long".to_vec()), ("short", b"s".to_vec())]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.tar");
+        std::fs::write(&path, &bytes).unwrap();
+        let entries = scan(&File::open(&path).unwrap(), &path).unwrap();
+        assert_eq!(entries[&long].size, 4);
+        assert_eq!(entries["short"].size, 1);
+        let mut four = [0u8; 4];
+        File::open(&path)
+            .unwrap()
+            .read_exact_at(&mut four, entries[&long].offset)
+            .unwrap();
+        assert_eq!(&four, b"long");
+
+        // a PAX header claiming 2 MiB is not read into memory
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::XHeader);
+        h.set_size(2 << 20);
+        h.set_cksum();
+        let mut hostile = h.as_bytes().to_vec();
+        hostile.resize(512 + (2 << 20) + 1024, 0);
+        std::fs::write(&path, &hostile).unwrap();
+        let err = scan(&File::open(&path).unwrap(), &path)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("extended header of 2097152 bytes"), "{err}");
+
+        // an entry that claims to run past the end, and a damaged header
+        let mut truncated = bytes.clone();
+        truncated.truncate(514);
+        std::fs::write(&path, &truncated).unwrap();
+        let err = scan(&File::open(&path).unwrap(), &path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("the entry at byte 0 runs past the end"),
+            "{err}"
+        );
+        let mut damaged = bytes;
+        damaged[10] ^= 1;
+        std::fs::write(&path, &damaged).unwrap();
+        let err = scan(&File::open(&path).unwrap(), &path)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("checksum mismatch at byte 0"), "{err}");
     }
 
     #[test]

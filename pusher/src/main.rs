@@ -36,8 +36,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Verb {
-    /// Push SOURCE (an OCI layout DIR[:TAG] or a packer --docker-archive file) to REFERENCE;
-    /// prints the manifest digest as the last line of stdout
+    /// Push SOURCE, an image on disk (an OCI layout DIR[:TAG], oci:DIR[:NAME],
+    /// oci-archive:FILE[:NAME], docker-archive:FILE[:NAME:TAG], a bare archive file), to
+    /// REFERENCE; prints the manifest digest as the last line of stdout
     Push {
         /// The image on disk
         source: String,
@@ -70,12 +71,16 @@ enum Verb {
         #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
         platform: Option<String>,
     },
-    /// Copy an image between any two of oci:DIR[:NAME], oci-archive:FILE[:NAME] (read),
-    /// docker-archive:FILE[:NAME:TAG] (read, packer's archive), docker://HOST/REPO[:TAG][@DIGEST]
-    /// and the bare forms push and pull take; every blob is verified, an index is copied with
-    /// all its manifests; prints the manifest digest as the last line of stdout
+    /// Copy an image between any two of oci:DIR[:NAME], oci-archive:FILE[:NAME],
+    /// docker-archive:FILE[:NAME:TAG] (what docker save writes, classic or OCI, and packer's
+    /// archive), docker://HOST/REPO[:TAG][@DIGEST] and the bare forms push and pull take.
+    /// Archives are read in place; a classic docker save's plain layers are gzipped on the way,
+    /// checked against their diff ids. Every blob is verified; an index is copied with all its
+    /// manifests; registry to registry streams (nothing on disk) or mounts within one registry;
+    /// archives are written aside and renamed last. Prints the manifest digest as the last line
+    /// of stdout
     #[command(
-        after_help = "Examples:\n  pusher copy oci:target/image/oci:penguinshell:latest docker://127.0.0.1:5000/user/penguinshell:latest\n  pusher copy docker://127.0.0.1:5000/a/p:latest docker://127.0.0.1:5000/b/p:latest   (blobs mounted, not uploaded)\n  pusher copy --platform linux/arm64 docker://127.0.0.1:5000/multi:latest oci:out:multi:arm64"
+        after_help = "Examples:\n  pusher copy oci:target/image/oci:penguinshell:latest docker://127.0.0.1:5000/user/penguinshell:latest\n  pusher copy docker://127.0.0.1:5000/a/p:latest docker://127.0.0.1:5000/b/p:latest   (blobs mounted, not uploaded)\n  pusher copy --platform linux/arm64 docker://127.0.0.1:5000/multi:latest oci:out:multi:arm64\n  docker save -o saved.tar alpine:3 && pusher copy docker-archive:saved.tar:alpine:3 docker://127.0.0.1:5000/lib/alpine:3\n  pusher copy oci:out:multi:arm64 oci-archive:arm64.tar:multi:arm64   (podman load -i arm64.tar)"
     )]
     Copy {
         /// The image to read

@@ -2,6 +2,7 @@
 //! and prints medians and ratios. Never timed in tests.
 
 mod base;
+mod copy;
 mod image;
 mod pack;
 mod push;
@@ -22,6 +23,9 @@ enum Which {
     Pack(pack::Args),
     /// pusher against skopeo copy and a raw curl upload
     Push(push::Args),
+    /// pusher copy and pull against skopeo copy, within one registry and between two
+    #[command(long_about = copy::LONG_ABOUT)]
+    Copy(copy::Args),
     /// `cargo xtask image --push` against the article's way (tar, sha256sum, curl)
     Image(image::Args),
     /// The penguin image on a ~100 MiB base, built and pushed, against docker build + push
@@ -33,6 +37,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Which::Shell(a) => shell::run(a),
         Which::Pack(a) => pack::run(a),
         Which::Push(a) => push::run(a),
+        Which::Copy(a) => copy::run(a),
         Which::Image(a) => image::run(a),
         Which::Base(a) => base::run(a),
     }

@@ -1,6 +1,7 @@
 //! `pusher copy` between layouts and registries: identical digests and blobs both ways, a
 //! mount instead of an upload within one registry, an index copied whole or one platform of
-//! it, two names in one layout, and a pull that refuses someone's folder.
+//! it, two names in one layout, a pull that refuses someone's folder, and a copy between two
+//! registries that streams every blob with nothing on disk, restarting a dropped upload.
 
 use super::index::two_platform_layout;
 use super::*;
@@ -183,4 +184,120 @@ fn a_pull_refuses_someones_folder_and_refetches_a_damaged_blob() {
     );
     assert_eq!(again, digest);
     assert_eq!(std::fs::read(&path).unwrap(), good);
+}
+
+/// An OCI layout tagged `multi` made by umoci: an empty image plus `layers` layers, each one
+/// file of `bytes` incompressible bytes. Returns the layout, its manifest digest and its layer
+/// digests.
+fn umoci_layers(dir: &Path, layers: usize, bytes: usize) -> (PathBuf, String, Vec<String>) {
+    let layout = dir.join("umoci");
+    let image = format!("{}:multi", layout.display());
+    let umoci = require("umoci");
+    run_ok(Command::new(&umoci).args(["init", "--layout"]).arg(&layout));
+    run_ok(Command::new(&umoci).args(["new", "--image", &image]));
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for i in 0..layers {
+        let file = dir.join(format!("payload-{i}"));
+        let mut data = Vec::with_capacity(bytes + 8);
+        while data.len() < bytes {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            data.extend_from_slice(&x.to_le_bytes());
+        }
+        data.truncate(bytes);
+        std::fs::write(&file, data).unwrap();
+        run_ok(
+            Command::new(&umoci)
+                .args(["insert", "--image", &image])
+                .arg(&file)
+                .arg(format!("/payload-{i}")),
+        );
+    }
+    // drop the intermediate manifests and configs each insert left behind
+    run_ok(Command::new(&umoci).args(["gc", "--layout"]).arg(&layout));
+    let digest = entry_digest(&layout, "multi");
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(layout.join("blobs/sha256").join(&digest[7..])).unwrap(),
+    )
+    .unwrap();
+    let layer_digests: Vec<String> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(layer_digests.len(), layers, "{manifest}");
+    (layout, digest, layer_digests)
+}
+
+#[test]
+fn copy_between_two_registries_streams_every_blob_with_nothing_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (layout, expected, layers) = umoci_layers(dir.path(), 3, 1 << 20);
+    let from = Registry::start(Auth::None).unwrap();
+    let to = Registry::start(Auth::None).unwrap();
+    let from_proxy = Proxy::start(from.addr).unwrap();
+    let to_proxy = Proxy::start(to.addr).unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let src = format!("docker://{}/stream/src:v1", from_proxy.host);
+    let oci = format!("oci:{}:multi", layout.display());
+    assert_eq!(copy_ok(config.path(), &oci, &src, &[]), expected);
+
+    // the first upload of the last layer loses its connection after 64 KiB: that blob is
+    // fetched again from the source and sent in a new session
+    let victim = layers.last().unwrap();
+    to_proxy.inject(
+        "PUT",
+        &format!("digest={victim}"),
+        Fault::DropAfter { bytes: 64 << 10 },
+        1,
+    );
+    from_proxy.reset_counts();
+    // no temporary file can be made: TMPDIR is a folder that does not exist
+    let tmp = dir.path().join("no-tmp");
+    let dst = format!("docker://{}/stream/dst:v1", to_proxy.host);
+    let digest = push_ok(
+        pusher(config.path())
+            .env("TMPDIR", &tmp)
+            .args(["copy", &src, &dst]),
+        "",
+        &[],
+    );
+    assert_eq!(digest, expected);
+    assert!(!tmp.exists());
+    assert_eq!(to_proxy.faults_applied(), 1, "{:#?}", to_proxy.seen());
+    // every blob (3 layers, the config) streamed with one PUT, the victim twice; no mounts
+    // across registries, no chunks
+    assert_eq!(
+        to_proxy.count("PUT", "/blobs/uploads/"),
+        5,
+        "{:#?}",
+        to_proxy.seen()
+    );
+    assert_eq!(to_proxy.count("PATCH", "/blobs/"), 0);
+    for layer in &layers {
+        let gets = from_proxy.count("GET", &format!("/blobs/{layer}"));
+        let want = if layer == victim { 2 } else { 1 };
+        assert_eq!(gets, want, "GETs of {layer}: {:#?}", from_proxy.seen());
+    }
+
+    // what the second registry holds is the image, byte for byte
+    let back = dir.path().join("back");
+    let pulled = format!("oci:{}:multi", back.display());
+    assert_eq!(copy_ok(config.path(), &dst, &pulled, &[]), expected);
+    let (got, want) = (blobs(&back), blobs(&layout));
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
+    assert!(got == want, "a blob differs");
+    let json = run_ok(
+        Command::new(require("skopeo"))
+            .args(["inspect", "--tls-verify=false"])
+            .arg(format!("docker://{}", to.reference("stream/dst:v1"))),
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["Digest"].as_str(), Some(expected.as_str()), "{json}");
+    assert_eq!(v["Layers"].as_array().map(Vec::len), Some(3), "{json}");
 }
