@@ -60,6 +60,8 @@ pub struct Seen {
     pub path: String,
     /// The fault applied, if any.
     pub fault: Option<Fault>,
+    /// The request body's length (`Content-Length`), bytes sent upstream or not.
+    pub body: u64,
 }
 
 /// A running proxy.
@@ -194,6 +196,7 @@ fn handle(
         method: method.clone(),
         path,
         fault: fault.clone(),
+        body: content_length,
     });
     let canned = match &fault {
         Some(Fault::Status {

@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: each benchmark runs our tool and its competitor in the same session
 //! and prints medians and ratios. Never timed in tests.
 
+mod base;
 mod copy;
 mod image;
 mod pack;
@@ -27,6 +28,8 @@ enum Which {
     Copy(copy::Args),
     /// `cargo xtask image --push` against the article's way (tar, sha256sum, curl)
     Image(image::Args),
+    /// The penguin image on a ~100 MiB base, built and pushed, against docker build + push
+    Base(base::Args),
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -36,6 +39,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Which::Push(a) => push::run(a),
         Which::Copy(a) => copy::run(a),
         Which::Image(a) => image::run(a),
+        Which::Base(a) => base::run(a),
     }
 }
 

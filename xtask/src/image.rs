@@ -15,6 +15,8 @@
 //! nothing: a stamp records the inputs (each shell's digest and every image setting) and the
 //! digests they gave.
 
+mod base;
+
 use crate::shell::{HOST, SHELL_TARGETS, ShellTarget};
 use crate::util::{project_root, shown};
 use anyhow::{Context, Result, bail};
@@ -60,6 +62,11 @@ pub struct Args {
     /// Where to write the bundle and the image
     #[arg(long, value_name = "DIR", default_value = "target/image")]
     out: PathBuf,
+    /// Build the host's image on this base image from a registry (fetched once per digest
+    /// into OUT/base, written to OUT/on-base), pushed with its layers mounted when --push
+    /// names the same registry
+    #[arg(long, value_name = "REFERENCE")]
+    base: Option<String>,
     /// Credentials, TLS and --trace for the push, as `pusher push` takes them
     #[command(flatten)]
     connect: crate::connect_args::ConnectArgs,
@@ -171,6 +178,9 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         project_root().join(&args.out)
     };
+    if let Some(base) = &args.base {
+        return base::run(&args, base, &out);
+    }
     // Check what the user typed before the long work.
     let targets = parse_platforms(&args.platform)?;
     let reference = match &args.push {
