@@ -284,6 +284,24 @@ impl Bundle {
         Ok(())
     }
 
+    /// Gives the entry at `path` the numeric owner `uid:gid` (an archive member's, which `ADD`
+    /// keeps); at most 2097151 each, the most a tar header holds.
+    pub fn set_entry_owner(&mut self, path: impl AsRef<[u8]>, uid: u64, gid: u64) -> Result<()> {
+        let max = u64::from(crate::tar::MAX_OWNER_ID);
+        let path = normalize(path.as_ref())?;
+        if uid > max || gid > max {
+            return Err(Error::Invalid {
+                what: "owner",
+                value: format!("{uid}:{gid} of {}", String::from_utf8_lossy(&path)),
+                reason: format!("a uid or gid is at most {max}"),
+            });
+        }
+        if let Some(e) = self.entries.get_mut(&path) {
+            e.owner = (uid as u32, gid as u32);
+        }
+        Ok(())
+    }
+
     /// The entries in bytewise path order.
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.entries.values()

@@ -665,6 +665,9 @@ impl Layer {
                 .map_err(|e| format!("{shown}: {}", io_reason(&e)))?
                 & 0o7777;
             let kind = header.entry_type();
+            // the member's owner, kept as Docker keeps it (an `--chown` replaces it after);
+            // an empty field is 0, as tar reads it
+            let owner = (header.uid().unwrap_or(0), header.gid().unwrap_or(0));
             let link = || -> Result<Vec<u8>, Reason> {
                 entry
                     .link_name_bytes()
@@ -713,6 +716,9 @@ impl Layer {
                 ));
             };
             done.map_err(|e| e.to_string())?;
+            self.bundle
+                .set_entry_owner(&path, owner.0, owner.1)
+                .map_err(|e| format!("{shown}: {e}"))?;
         }
         Ok(())
     }
