@@ -247,10 +247,6 @@ CMD echo "$GREETING" from $HOME
 /// Acceptance 3, the layers: several sources, a folder, a numeric `--chown`, an `ADD` of a
 /// local tar archive (extracted, its owners kept as Docker keeps them) give the tree `docker
 /// build` gives.
-///
-/// NOTE (wip2/dockerfile, for the executor on wip2/base): fails today on one point; the rest
-/// of this tree matches Docker's. `ADD` of a tar writes its entries as 0:0 where Docker keeps
-/// the archive's owners (`opt/conf.d`: docker 7:8, packer 0:0).
 #[test]
 fn copy_and_add_give_the_tree_docker_build_gives() {
     ensure_engine();
