@@ -567,18 +567,44 @@ pub fn help(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> io::Re
     Ok(0)
 }
 
+/// Set by the binary's SIGINT handler (Ctrl-C on the terminal). A builtin reading the
+/// terminal checks it between reads, so a Ctrl-C that lands just outside `read` (where it
+/// interrupts nothing) still stops it.
+pub static CTRL_C: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// How long `cat` waits for input before it looks at [`CTRL_C`] again.
+const CTRL_C_POLL_MS: libc::c_int = 200;
+
+/// Waits until `fd` has input (or an end or an error for `read` to report), at most
+/// [`CTRL_C_POLL_MS`]; false when nothing came.
+fn wait_readable(fd: Fd) -> io::Result<bool> {
+    let mut p = libc::pollfd {
+        fd: fd.0,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, its count 1.
+    match unsafe { libc::poll(&mut p, 1, CTRL_C_POLL_MS) } {
+        n if n < 0 => Err(io::Error::last_os_error()),
+        0 => Ok(false),
+        _ => Ok(true),
+    }
+}
+
 /// `cat [FILE...]`: copies each file, or the input for `-` or no file, to `out`.
-/// A file that cannot be read is reported and skipped; the status is then 1. An
-/// interrupted read (Ctrl-C) stops it with status 130.
+/// A file that cannot be read is reported and skipped; the status is then 1. Ctrl-C
+/// (an interrupted read or wait, or [`CTRL_C`] set) stops it with status 130.
 pub fn cat(
     args: &[String],
     input: Fd,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> io::Result<i32> {
+    use std::sync::atomic::Ordering;
     let mut status = 0;
     let stdin = ["-".to_string()];
     let mut buf = vec![0; 1 << 16];
+    CTRL_C.store(false, Ordering::SeqCst);
     for name in if args.is_empty() { &stdin[..] } else { args } {
         // Files are read through their descriptor: one reader type in the binary.
         let file;
@@ -604,6 +630,14 @@ pub fn cat(
             }
         }
         loop {
+            if CTRL_C.swap(false, Ordering::SeqCst) {
+                return Ok(130);
+            }
+            match wait_readable(fd) {
+                Ok(false) => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(130),
+                _ => {}
+            }
             match fd.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => out.write_all(&buf[..n])?,

@@ -67,9 +67,11 @@ pub fn run(shell: &mut Shell) -> i32 {
 /// Without `SA_RESTART`, a builtin reading the terminal (`cat`) sees its read
 /// interrupted, and stops.
 fn keep_running_on_ctrl_c() {
-    extern "C" fn do_nothing(_: libc::c_int) {}
-    let handler: extern "C" fn(libc::c_int) = do_nothing;
-    // SAFETY: the handler touches nothing, so it is async-signal-safe; the
+    extern "C" fn note_ctrl_c(_: libc::c_int) {
+        builtins::CTRL_C.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    let handler: extern "C" fn(libc::c_int) = note_ctrl_c;
+    // SAFETY: the handler only stores to an atomic, so it is async-signal-safe; the
     // sigaction struct is fully initialised (zeroed: no flags, empty mask).
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();
