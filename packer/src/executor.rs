@@ -206,33 +206,25 @@ fn plan_on(
                 dest,
                 chmod,
                 chown,
-            } => {
-                let layer = Layer::new(base.is_some(), *chmod, *chown).map_err(|r| at(i, r))?;
-                let workdir = workdir(&trial);
-                let (bundle, what) = layer
-                    .copy(&context, sources, dest, &workdir, false, &mut keep)
-                    .map_err(|r| at(i, r))?;
-                steps.push(PlanStep::Layer {
-                    bundle,
-                    created_by: format!("/bin/sh -c #(nop) COPY {what}:{DIFF_ID_HEX} in {dest} "),
-                    comment: None,
-                });
-                continue;
             }
-            Kind::Add {
+            | Kind::Add {
                 sources,
                 dest,
                 chmod,
                 chown,
             } => {
+                let (add, verb) = match i.kind {
+                    Kind::Add { .. } => (true, "ADD"),
+                    _ => (false, "COPY"),
+                };
                 let layer = Layer::new(base.is_some(), *chmod, *chown).map_err(|r| at(i, r))?;
                 let workdir = workdir(&trial);
                 let (bundle, what) = layer
-                    .copy(&context, sources, dest, &workdir, true, &mut keep)
+                    .copy(&context, sources, dest, &workdir, add, &mut keep)
                     .map_err(|r| at(i, r))?;
                 steps.push(PlanStep::Layer {
                     bundle,
-                    created_by: format!("/bin/sh -c #(nop) ADD {what}:{DIFF_ID_HEX} in {dest} "),
+                    created_by: format!("/bin/sh -c #(nop) {verb} {what}:{DIFF_ID_HEX} in {dest} "),
                     comment: None,
                 });
                 continue;

@@ -552,86 +552,68 @@ fn print_plan(out: &mut impl Write, r: &PlanReport) -> std::io::Result<()> {
         )?;
     }
     for l in &r.layers {
-        writeln!(
-            out,
-            "layer     {}  {} bytes  {}",
-            l.layer.digest(),
-            l.layer.size(),
-            l.layer.media_type()
-        )?;
-        writeln!(
-            out,
-            "diff id   {}  {} bytes uncompressed",
-            l.diff_id, l.tar_size
-        )?;
+        print_layer(out, &l.layer, &l.diff_id, l.tar_size)?;
     }
+    print_config_manifest_tags(out, &r.config, &r.manifest, &r.tags)
+}
+
+/// A new layer's two lines: the blob, then its diff id.
+fn print_layer(
+    out: &mut impl Write,
+    layer: &packer::oci_spec::image::Descriptor,
+    diff_id: &impl std::fmt::Display,
+    tar_size: u64,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "layer     {}  {} bytes  {}",
+        layer.digest(),
+        layer.size(),
+        layer.media_type()
+    )?;
+    writeln!(out, "diff id   {diff_id}  {tar_size} bytes uncompressed")
+}
+
+/// The lines every build ends with: config, manifest, tags.
+fn print_config_manifest_tags(
+    out: &mut impl Write,
+    config: &packer::oci_spec::image::Descriptor,
+    manifest: &packer::oci_spec::image::Descriptor,
+    tags: &[String],
+) -> std::io::Result<()> {
     writeln!(
         out,
         "config    {}  {} bytes",
-        r.config.digest(),
-        r.config.size()
+        config.digest(),
+        config.size()
     )?;
     writeln!(
         out,
         "manifest  {}  {} bytes  {}",
-        r.manifest.digest(),
-        r.manifest.size(),
-        r.manifest.media_type()
+        manifest.digest(),
+        manifest.size(),
+        manifest.media_type()
     )?;
-    for t in &r.tags {
+    for t in tags {
         writeln!(out, "tagged    {t}")?;
     }
     Ok(())
 }
 
 fn build_json(r: &BuildReport) -> serde_json::Value {
-    let d = |d: &packer::oci_spec::image::Descriptor| {
-        serde_json::json!({
-            "digest": d.digest().to_string(),
-            "size": d.size(),
-            "mediaType": d.media_type().to_string(),
-        })
-    };
     serde_json::json!({
-        "layer": d(&r.layer),
+        "layer": descriptor_json(&r.layer),
         "diffId": r.diff_id.to_string(),
         "tarSize": r.tar_size,
-        "config": d(&r.config),
-        "manifest": d(&r.manifest),
+        "config": descriptor_json(&r.config),
+        "manifest": descriptor_json(&r.manifest),
         "tags": r.tags,
     })
 }
 
 fn print_build(out: &mut impl Write, r: &BuildReport) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "layer     {}  {} bytes  {}",
-        r.layer.digest(),
-        r.layer.size(),
-        r.layer.media_type()
-    )?;
-    writeln!(
-        out,
-        "diff id   {}  {} bytes uncompressed",
-        r.diff_id, r.tar_size
-    )?;
-    writeln!(
-        out,
-        "config    {}  {} bytes",
-        r.config.digest(),
-        r.config.size()
-    )?;
-    writeln!(
-        out,
-        "manifest  {}  {} bytes  {}",
-        r.manifest.digest(),
-        r.manifest.size(),
-        r.manifest.media_type()
-    )?;
-    for t in &r.tags {
-        writeln!(out, "tagged    {t}")?;
-    }
-    Ok(())
+    print_layer(out, &r.layer, &r.diff_id, r.tar_size)?;
+    print_config_manifest_tags(out, &r.config, &r.manifest, &r.tags)
 }
 
 fn run_inspect(path: &str) -> Result<()> {

@@ -8,6 +8,12 @@ mod pack;
 mod push;
 pub(crate) mod shell;
 
+use crate::util::describe;
+use anyhow::{Context, Result, bail};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
 /// Arguments of `cargo xtask bench`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -48,4 +54,92 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 pub fn median<T: Copy + PartialOrd>(mut values: Vec<T>) -> T {
     values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     values[values.len() / 2]
+}
+
+/// One timed command.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sample {
+    /// wall-clock seconds
+    pub wall: f64,
+    /// user + system CPU seconds
+    pub cpu: f64,
+    /// peak resident memory
+    pub max_rss_kib: u64,
+}
+
+/// Runs `cmd` (its environment kept) under GNU `time` (the binary `time`); returns wall and CPU
+/// seconds, peak RSS and stdout. `scratch` holds time's report for the while.
+pub(crate) fn timed(time: &Path, cmd: &mut Command, scratch: &Path) -> Result<(Sample, String)> {
+    let report = scratch.join(".time");
+    let mut wrapped = Command::new(time);
+    wrapped
+        .arg("-f")
+        .arg("%U %S %M")
+        .arg("-o")
+        .arg(&report)
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => wrapped.env(k, v),
+            None => wrapped.env_remove(k),
+        };
+    }
+    let start = Instant::now();
+    let out = wrapped
+        .output()
+        .with_context(|| format!("cannot start {}", describe(cmd)))?;
+    let wall = start.elapsed().as_secs_f64();
+    if !out.status.success() {
+        bail!(
+            "{} failed with {}: {}",
+            describe(cmd),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = std::fs::read_to_string(&report)?;
+    let fields: Vec<f64> = text
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let [user, sys, rss] = fields[..] else {
+        bail!("cannot read cpu time and peak memory from {text:?}");
+    };
+    std::fs::remove_file(&report)?;
+    Ok((
+        Sample {
+            wall,
+            cpu: user + sys,
+            max_rss_kib: rss as u64,
+        },
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ))
+}
+
+/// The xorshift state `random_file` starts from unless a benchmark needs several different files.
+pub(crate) const RANDOM_START: u64 = 0x2545_f491_4f6c_dd1d;
+
+/// Writes `mib` MiB of incompressible bytes (xorshift from `state`) to `path`.
+pub(crate) fn random_file(path: &Path, mib: u64, state: u64) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut x = state;
+    let mut buf = vec![0u8; 1 << 20];
+    for _ in 0..mib {
+        for chunk in buf.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            chunk.copy_from_slice(&x.to_le_bytes());
+        }
+        f.write_all(&buf)?;
+    }
+    f.flush()?;
+    Ok(())
 }

@@ -51,25 +51,6 @@ fn timed(cmd: &mut Command) -> Result<Duration> {
     Ok(start.elapsed())
 }
 
-/// Writes `mib` MiB of incompressible bytes (xorshift) to `path`.
-fn random_file(path: &Path, mib: u64) -> Result<()> {
-    use std::io::Write;
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut buf = vec![0u8; 1 << 20];
-    for _ in 0..mib {
-        for chunk in buf.chunks_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            chunk.copy_from_slice(&x.to_le_bytes());
-        }
-        f.write_all(&buf)?;
-    }
-    f.flush()?;
-    Ok(())
-}
-
 fn read_json(path: &Path) -> Result<serde_json::Value> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(serde_json::from_slice(&bytes)?)
@@ -130,7 +111,7 @@ pub fn run(args: Args) -> Result<()> {
     std::fs::create_dir_all(rootfs.join("bin"))?;
     std::fs::create_dir_all(rootfs.join("data"))?;
     std::fs::copy(tests::tools::require("busybox"), rootfs.join("bin/busybox"))?;
-    random_file(&rootfs.join("data/payload"), args.mib)?;
+    super::random_file(&rootfs.join("data/payload"), args.mib, super::RANDOM_START)?;
     let tar = work.join("base.tar");
     run_cmd(
         Command::new("tar")

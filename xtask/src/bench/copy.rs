@@ -11,11 +11,11 @@
 //! contenders rotates between runs. Prints medians of wall and CPU time, ratios of medians,
 //! peak memory (max RSS from GNU time) and the load average, then PASS or FAIL per target; exits non-zero on a miss.
 
-use crate::util::{cargo, describe, run_cmd};
+use super::{Sample, random_file, timed};
+use crate::util::{cargo, run_cmd};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::process::Command;
 use tests::registry::{Auth, Registry};
 
 /// `cargo xtask bench copy --help`.
@@ -50,86 +50,9 @@ const MAX_COPY_VS_SKOPEO: f64 = 0.8;
 const MAX_PULL_VS_SKOPEO: f64 = 0.5;
 const MAX_PEAK_KIB: u64 = 16 * 1024;
 
-/// One timed command.
-#[derive(Debug, Clone, Copy)]
-struct Sample {
-    wall: f64,
-    /// user + system CPU seconds
-    cpu: f64,
-    max_rss_kib: u64,
-}
-
-/// Runs `cmd` under GNU time; returns wall and CPU seconds, peak RSS and stdout.
-fn timed(cmd: &mut Command, scratch: &Path) -> Result<(Sample, String)> {
-    let report = scratch.join(".time");
-    let mut wrapped = Command::new("/usr/bin/time");
-    wrapped
-        .arg("-f")
-        .arg("%U %S %M")
-        .arg("-o")
-        .arg(&report)
-        .arg(cmd.get_program())
-        .args(cmd.get_args())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => wrapped.env(k, v),
-            None => wrapped.env_remove(k),
-        };
-    }
-    let start = Instant::now();
-    let out = wrapped
-        .output()
-        .with_context(|| format!("cannot start {}", describe(cmd)))?;
-    let wall = start.elapsed().as_secs_f64();
-    if !out.status.success() {
-        bail!(
-            "{} failed with {}: {}",
-            describe(cmd),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let text = std::fs::read_to_string(&report)?;
-    let fields: Vec<f64> = text
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|f| f.parse().ok())
-        .collect();
-    let [user, sys, rss] = fields[..] else {
-        bail!("cannot read cpu time and peak memory from {text:?}");
-    };
-    std::fs::remove_file(&report)?;
-    Ok((
-        Sample {
-            wall,
-            cpu: user + sys,
-            max_rss_kib: rss as u64,
-        },
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    ))
-}
-
-/// Writes `mib` MiB of incompressible bytes (xorshift from `seed`) to `path`.
-fn random_file(path: &Path, mib: u64, seed: u64) -> Result<()> {
-    use std::io::Write;
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ seed.wrapping_mul(0x2545_f491_4f6c_dd1d);
-    let mut buf = vec![0u8; 1 << 20];
-    for _ in 0..mib {
-        for chunk in buf.chunks_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            chunk.copy_from_slice(&x.to_le_bytes());
-        }
-        f.write_all(&buf)?;
-    }
-    f.flush()?;
-    Ok(())
+/// The generator's start for image `seed`: each image's bytes differ.
+fn seeded(seed: u64) -> u64 {
+    0x9e37_79b9_7f4a_7c15 ^ seed.wrapping_mul(0x2545_f491_4f6c_dd1d)
 }
 
 /// An image in an OCI layout: the layout, the name that selects it, its manifest digest,
@@ -181,7 +104,7 @@ fn one_layer_image(work: &Path, mib: u64, packer: &Path) -> Result<Image> {
         let rootfs = work.join("rootfs-one");
         let _ = std::fs::remove_dir_all(&rootfs);
         std::fs::create_dir_all(&rootfs)?;
-        random_file(&rootfs.join("payload"), mib, 1)?;
+        random_file(&rootfs.join("payload"), mib, seeded(1))?;
         run_cmd(
             Command::new(packer)
                 .arg("build")
@@ -210,7 +133,7 @@ fn layered_image(work: &Path, mib: u64, layers: u64) -> Result<Image> {
         run_cmd(Command::new("umoci").args(["new", "--image", &image]))?;
         let file = work.join("payload");
         for i in 0..layers {
-            random_file(&file, (mib / layers).max(1), 10 + i)?;
+            random_file(&file, (mib / layers).max(1), seeded(10 + i))?;
             run_cmd(
                 Command::new("umoci")
                     .args(["insert", "--image", &image])
@@ -340,7 +263,7 @@ fn run_one(who: Who, scenario: &Scenario<'_>, run: usize, ctx: &Setup<'_>) -> Re
             };
         }
     }
-    let (sample, stdout) = timed(&mut cmd, ctx.work)?;
+    let (sample, stdout) = timed(Path::new("/usr/bin/time"), &mut cmd, ctx.work)?;
     // every contender must have copied the image itself, unchanged
     let got = match (who, scenario.kind) {
         (Who::Pusher, _) => stdout.lines().last().unwrap_or_default().to_owned(),

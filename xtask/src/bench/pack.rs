@@ -13,12 +13,12 @@ mod plot;
 mod realistic;
 mod synthetic;
 
-use crate::util::{cargo, describe, run_cmd};
+use super::{Sample, timed};
+use crate::util::{cargo, run_cmd};
 use anyhow::{Context, Result, bail};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::process::Command;
 
 /// Arguments of `cargo xtask bench pack`.
 #[derive(clap::Args)]
@@ -53,15 +53,6 @@ const MAX_DEFAULT_SIZE: f64 = 1.0;
 const MAX_PEAK_MIB: f64 = 64.0;
 const MAX_SMALL_SIZE: f64 = 0.96;
 const MAX_SMALL_WALL: f64 = 1.0;
-
-/// One timed command: wall seconds, CPU seconds, peak resident memory in KiB.
-#[derive(Debug, Clone, Copy)]
-struct Sample {
-    wall: f64,
-    /// user + system CPU seconds
-    cpu: f64,
-    max_rss_kib: u64,
-}
 
 /// Who is measured: packer, umoci, or a reference tool on the same uncompressed tar.
 #[derive(Debug, Clone, PartialEq)]
@@ -490,54 +481,6 @@ fn fresh(dir: &Path) -> Result<PathBuf> {
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     Ok(dir.to_path_buf())
-}
-
-/// Runs `cmd` under GNU time; returns wall time, CPU time, peak memory and stdout.
-fn timed(time: &Path, cmd: &mut Command, scratch: &Path) -> Result<(Sample, String)> {
-    let report = scratch.join(".time");
-    let mut wrapped = Command::new(time);
-    wrapped
-        .arg("-f")
-        .arg("%U %S %M")
-        .arg("-o")
-        .arg(&report)
-        .arg(cmd.get_program())
-        .args(cmd.get_args())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let start = Instant::now();
-    let out = wrapped
-        .output()
-        .with_context(|| format!("cannot start {}", describe(cmd)))?;
-    let wall = start.elapsed().as_secs_f64();
-    if !out.status.success() {
-        bail!(
-            "{} failed with {}: {}",
-            describe(cmd),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let text = std::fs::read_to_string(&report)?;
-    let fields: Vec<f64> = text
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|f| f.parse().ok())
-        .collect();
-    let [user, sys, rss] = fields[..] else {
-        bail!("cannot read cpu time and peak memory from {text:?}");
-    };
-    std::fs::remove_file(&report)?;
-    Ok((
-        Sample {
-            wall,
-            cpu: user + sys,
-            max_rss_kib: rss as u64,
-        },
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    ))
 }
 
 /// `"key": {"field": "value"}` from packer's one-line JSON, without a JSON dependency.

@@ -6,10 +6,10 @@
 //! ratios, pusher's peak memory and the time of a re-push of the unchanged image, then PASS or
 //! FAIL per target; exits non-zero on any miss.
 
-use crate::util::{cargo, describe, run_cmd};
+use crate::util::{cargo, run_cmd};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use tests::registry::{Auth, Registry};
 
@@ -30,64 +30,10 @@ const MAX_VS_SKOPEO: f64 = 1.0;
 const MAX_PEAK_KIB: u64 = 16 * 1024;
 const MAX_REPUSH: Duration = Duration::from_millis(50);
 
-/// Runs `cmd` under `/usr/bin/time -f %M`; returns the wall time and the peak RSS in KiB.
+/// Runs `cmd` under `/usr/bin/time`; returns the wall time and the peak RSS in KiB.
 fn timed(cmd: &mut Command, work: &Path) -> Result<(Duration, u64)> {
-    let rss_file = work.join("rss");
-    let mut wrapped = Command::new("/usr/bin/time");
-    wrapped
-        .arg("-f")
-        .arg("%M")
-        .arg("-o")
-        .arg(&rss_file)
-        .arg(cmd.get_program())
-        .args(cmd.get_args())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => wrapped.env(k, v),
-            None => wrapped.env_remove(k),
-        };
-    }
-    let start = Instant::now();
-    let out = wrapped
-        .output()
-        .with_context(|| format!("cannot start {}", describe(cmd)))?;
-    let took = start.elapsed();
-    if !out.status.success() {
-        bail!(
-            "{} failed: {}",
-            describe(cmd),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let rss = std::fs::read_to_string(&rss_file)?
-        .lines()
-        .last()
-        .unwrap_or("0")
-        .trim()
-        .parse()
-        .unwrap_or(0);
-    Ok((took, rss))
-}
-
-/// Writes `mib` MiB of incompressible bytes (xorshift) to `path`.
-fn random_file(path: &Path, mib: u64) -> Result<()> {
-    use std::io::Write;
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut buf = vec![0u8; 1 << 20];
-    for _ in 0..mib {
-        for chunk in buf.chunks_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            chunk.copy_from_slice(&x.to_le_bytes());
-        }
-        f.write_all(&buf)?;
-    }
-    f.flush()?;
-    Ok(())
+    let (sample, _) = super::timed(Path::new("/usr/bin/time"), cmd, work)?;
+    Ok((Duration::from_secs_f64(sample.wall), sample.max_rss_kib))
 }
 
 /// The layout's only image: its tag (ref.name) and its layer's digest, size and path.
@@ -103,7 +49,7 @@ fn build_image(work: &Path, mib: u64, packer: &Path) -> Result<Image> {
     if !layout.join("index.json").exists() {
         let rootfs = work.join("rootfs");
         std::fs::create_dir_all(&rootfs)?;
-        random_file(&rootfs.join("payload"), mib)?;
+        super::random_file(&rootfs.join("payload"), mib, super::RANDOM_START)?;
         run_cmd(
             Command::new(packer)
                 .arg("build")
