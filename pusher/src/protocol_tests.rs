@@ -316,6 +316,62 @@ fn an_existing_blob_is_not_uploaded() {
     assert_eq!(registry.count("PUT", ""), 0);
 }
 
+/// The ping's `{}` and a refusal's JSON are read to their end, so every request of a push
+/// goes over the one connection instead of a new one each.
+#[test]
+fn small_unread_bodies_keep_the_connection() {
+    let registry = Server::start_keep_alive(|s| match (s.method.as_str(), s.target.as_str()) {
+        ("GET", "/v2/") => answer(200, &[], b"{}"),
+        ("HEAD", _) => answer(404, &[], b""),
+        _ => answer(
+            403,
+            &[("Content-Type", "application/json")],
+            br#"{"errors":[{"code":"DENIED","message":"no"}]}"#,
+        ),
+    });
+    let client = connect(&registry, "push", None);
+    let (_d, path) = blob_file();
+    assert!(push_blob(&client, &path, &UploadOptions::default()).is_err());
+    assert!(push_blob(&client, &path, &UploadOptions::default()).is_err());
+    assert_eq!(registry.count("POST", "/blobs/uploads/"), 2);
+    assert_eq!(registry.connections(), 1, "{:#?}", registry.seen());
+}
+
+/// Below `check_exists_from`, a blob is sent without the HEAD; from it on, it is asked about
+/// first (and here found, so not sent).
+#[test]
+fn a_small_blob_is_sent_without_asking_first() {
+    let registry = basic_registry(|s| match s.method.as_str() {
+        "HEAD" => answer(200, &[], b""),
+        "POST" => answer(202, &[("Location", "/v2/user/p/blobs/uploads/s1")], b""),
+        "PUT" if s.body == BLOB => answer(201, &[("Docker-Content-Digest", &digest_of(BLOB))], b""),
+        _ => answer(500, &[], b""),
+    });
+    let client = connect(&registry, "push", basic());
+    let (_d, path) = blob_file();
+    let size = BLOB.len() as u64;
+    let sent_directly = UploadOptions {
+        check_exists_from: size + 1,
+        ..Default::default()
+    };
+    assert_eq!(
+        push_blob(&client, &path, &sent_directly).unwrap(),
+        BlobOutcome::Pushed
+    );
+    assert_eq!(registry.count("HEAD", ""), 0);
+    assert_eq!(registry.count("PUT", "/blobs/uploads/s1?digest="), 1);
+    let asked = UploadOptions {
+        check_exists_from: size,
+        ..Default::default()
+    };
+    assert_eq!(
+        push_blob(&client, &path, &asked).unwrap(),
+        BlobOutcome::Exists
+    );
+    assert_eq!(registry.count("HEAD", "/blobs/sha256:"), 1);
+    assert_eq!(registry.count("PUT", ""), 1);
+}
+
 #[test]
 fn a_forgotten_upload_session_restarts_with_a_new_one() {
     let sessions = AtomicUsize::new(0);

@@ -59,11 +59,18 @@ pub struct Server {
     /// `127.0.0.1:PORT`.
     pub host: String,
     seen: Arc<Mutex<Vec<Seen>>>,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Server {
     pub fn start(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Server {
         Server::start_with(false, handler)
+    }
+
+    /// A server that keeps each connection open after an answer (no `Connection: close`) and
+    /// reads the next request from it, as a registry does.
+    pub fn start_keep_alive(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Server {
+        Server::start_inner(false, true, handler)
     }
 
     /// With `deaf_uploads`, a PUT or PATCH is recorded from its head alone and its body is
@@ -72,22 +79,41 @@ impl Server {
         deaf_uploads: bool,
         handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
     ) -> Server {
+        Server::start_inner(deaf_uploads, false, handler)
+    }
+
+    fn start_inner(
+        deaf_uploads: bool,
+        keep_alive: bool,
+        handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+    ) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let host = listener.local_addr().expect("local addr").to_string();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let handler: Arc<Handler> = Arc::new(handler);
         let log = seen.clone();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let accepted = connections.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
+                accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let (handler, log) = (handler.clone(), log.clone());
-                std::thread::spawn(move || serve(stream, deaf_uploads, &*handler, &log));
+                std::thread::spawn(move || {
+                    serve(stream, deaf_uploads, keep_alive, &*handler, &log)
+                });
             }
         });
         Server {
             base: format!("http://{host}"),
             host,
             seen,
+            connections,
         }
+    }
+
+    /// How many connections were accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Every request so far, in order.
@@ -146,7 +172,7 @@ fn read_request(r: &mut impl BufRead, deaf_uploads: bool) -> Option<Seen> {
     })
 }
 
-fn head(status: u16, headers: &[(String, String)], len: Option<u64>) -> Vec<u8> {
+fn head(status: u16, headers: &[(String, String)], len: Option<u64>, keep_alive: bool) -> Vec<u8> {
     let mut s = format!("HTTP/1.1 {status} X\r\n");
     for (k, v) in headers {
         s += &format!("{k}: {v}\r\n");
@@ -154,40 +180,55 @@ fn head(status: u16, headers: &[(String, String)], len: Option<u64>) -> Vec<u8> 
     if let Some(len) = len {
         s += &format!("Content-Length: {len}\r\n");
     }
-    s += "Connection: close\r\n\r\n";
+    if !keep_alive {
+        s += "Connection: close\r\n";
+    }
+    s += "\r\n";
     s.into_bytes()
 }
 
-fn serve(stream: TcpStream, deaf_uploads: bool, handler: &Handler, log: &Mutex<Vec<Seen>>) {
+fn serve(
+    stream: TcpStream,
+    deaf_uploads: bool,
+    keep_alive: bool,
+    handler: &Handler,
+    log: &Mutex<Vec<Seen>>,
+) {
     let mut out = stream.try_clone().expect("clone stream");
     let mut reader = BufReader::new(stream);
-    let Some(seen) = read_request(&mut reader, deaf_uploads) else {
-        return;
-    };
-    log.lock().expect("seen").push(seen.clone());
-    if deaf_uploads && (seen.method == "PUT" || seen.method == "PATCH") {
-        std::thread::sleep(Duration::from_secs(120));
-        return;
-    }
-    let is_head = seen.method == "HEAD";
-    match handler(&seen) {
-        Reply::Answer(status, headers, body) => {
-            let _ = out.write_all(&head(status, &headers, Some(body.len() as u64)));
-            if !is_head {
+    loop {
+        let Some(seen) = read_request(&mut reader, deaf_uploads) else {
+            return;
+        };
+        log.lock().expect("seen").push(seen.clone());
+        if deaf_uploads && (seen.method == "PUT" || seen.method == "PATCH") {
+            std::thread::sleep(Duration::from_secs(120));
+            return;
+        }
+        let is_head = seen.method == "HEAD";
+        match handler(&seen) {
+            Reply::Answer(status, headers, body) => {
+                let _ = out.write_all(&head(status, &headers, Some(body.len() as u64), keep_alive));
+                if !is_head {
+                    let _ = out.write_all(&body);
+                }
+                if keep_alive {
+                    continue;
+                }
+            }
+            Reply::Stall(status, headers, body, len) => {
+                let _ = out.write_all(&head(status, &headers, Some(len), false));
                 let _ = out.write_all(&body);
+                let _ = out.flush();
+                std::thread::sleep(Duration::from_secs(120));
+            }
+            Reply::Silent => std::thread::sleep(Duration::from_secs(120)),
+            Reply::Endless => {
+                let _ = out.write_all(&head(200, &[], None, false));
+                let zeros = vec![0u8; 1 << 16];
+                while out.write_all(&zeros).is_ok() {}
             }
         }
-        Reply::Stall(status, headers, body, len) => {
-            let _ = out.write_all(&head(status, &headers, Some(len)));
-            let _ = out.write_all(&body);
-            let _ = out.flush();
-            std::thread::sleep(Duration::from_secs(120));
-        }
-        Reply::Silent => std::thread::sleep(Duration::from_secs(120)),
-        Reply::Endless => {
-            let _ = out.write_all(&head(200, &[], None));
-            let zeros = vec![0u8; 1 << 16];
-            while out.write_all(&zeros).is_ok() {}
-        }
+        return;
     }
 }

@@ -36,6 +36,10 @@ pub struct UploadOptions {
     pub mount_from: Option<String>,
     /// How many upload sessions to try before giving up.
     pub max_sessions: u32,
+    /// Blobs of at least this many bytes are first checked with a HEAD (and skipped when the
+    /// registry has them); smaller ones are sent without asking, since asking costs a round
+    /// trip, about what sending a small blob costs. 0 (the default) checks every blob.
+    pub check_exists_from: u64,
 }
 
 impl Default for UploadOptions {
@@ -44,6 +48,7 @@ impl Default for UploadOptions {
             chunk_size: None,
             mount_from: None,
             max_sessions: 4,
+            check_exists_from: 0,
         }
     }
 }
@@ -257,7 +262,8 @@ fn committed(
     }
 }
 
-/// Uploads one blob unless the registry has it: HEAD, mount, then upload sessions until one
+/// Uploads one blob unless the registry has it: HEAD (for blobs of at least
+/// [`UploadOptions::check_exists_from`] bytes), mount, then upload sessions until one
 /// commits (a failed session is abandoned, never resumed), falling back to chunks when the
 /// registry refuses the monolithic PUT.
 pub fn upload_blob(
@@ -274,7 +280,14 @@ pub fn upload_blob(
                 commit_with_digest(client, &session, blob.digest)
             }
         };
-        upload_sessions(client, blob.digest, options, &progress, &mut send)?
+        upload_sessions(
+            client,
+            blob.digest,
+            blob.size,
+            options,
+            &progress,
+            &mut send,
+        )?
     };
     progress.finish(outcome);
     Ok(outcome)
@@ -284,11 +297,12 @@ pub fn upload_blob(
 fn upload_sessions(
     client: &Client,
     digest: &str,
+    size: u64,
     options: &UploadOptions,
     progress: &BlobProgress,
     send: &mut SendInSession<'_>,
 ) -> Result<BlobOutcome> {
-    if check_blob_exists(client, digest)? {
+    if size >= options.check_exists_from && check_blob_exists(client, digest)? {
         return Ok(BlobOutcome::Exists);
     }
     let mut first_session = None;
@@ -374,7 +388,7 @@ pub fn upload_from_reader(
             }
             Ok(resp)
         };
-        upload_sessions(client, digest, options, &progress, &mut send)?
+        upload_sessions(client, digest, size, options, &progress, &mut send)?
     };
     progress.finish(outcome);
     Ok(outcome)

@@ -55,6 +55,9 @@ pub fn assemble_bundle(shell: &Path, root: &Path) -> Result<()> {
     for dir in BUNDLE_DIRS {
         let path = root.join(dir);
         fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        // 0755 whatever the umask, as in [`penguin_bundle`]
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("cannot set the permissions of {}", path.display()))?;
     }
     let target = root.join(SHELL_IN_BUNDLE);
     fs::copy(shell, &target)
@@ -62,6 +65,21 @@ pub fn assemble_bundle(shell: &Path, root: &Path) -> Result<()> {
     fs::set_permissions(&target, fs::Permissions::from_mode(0o755))
         .with_context(|| format!("cannot make {} executable", target.display()))?;
     Ok(())
+}
+
+/// The same bundle as [`assemble_bundle`] lays out, described in memory for packing: the
+/// four folders and `bin/` (0755) and the shell at `bin/penguinshell` (0755), its bytes read
+/// from `shell` when the layer is written. Nothing is written to disk, and the modes do not
+/// depend on the umask.
+pub fn penguin_bundle(shell: &Path) -> Result<packer::bundle::Bundle> {
+    let mut bundle = packer::bundle::Bundle::new();
+    for dir in BUNDLE_DIRS {
+        bundle.add_dir(dir, 0o755)?;
+    }
+    bundle
+        .add_file(SHELL_IN_BUNDLE, shell, Some(0o755))
+        .with_context(|| format!("cannot add {} to the bundle", shell.display()))?;
+    Ok(bundle)
 }
 
 /// Fails with a clear message unless we run as root.
@@ -175,6 +193,24 @@ mod tests {
         // Again: the same result, nothing accumulates.
         assemble_bundle(&shell, &root).unwrap();
         assert_eq!(tree(&root).len(), 6);
+    }
+
+    /// What is packed (the bundle in memory) is what `docker import` and the chroot get (the
+    /// bundle on disk): the same tar, byte for byte.
+    #[test]
+    fn the_bundle_in_memory_is_the_bundle_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let shell = dir.path().join("built-shell");
+        fs::write(&shell, b"\x7fELF not really").unwrap();
+        fs::set_permissions(&shell, fs::Permissions::from_mode(0o700)).unwrap();
+        let root = dir.path().join("rootfs");
+        assemble_bundle(&shell, &root).unwrap();
+        let tar = |b: &packer::bundle::Bundle| {
+            packer::layer::write_tar(b, 0, Vec::new(), Path::new("mem")).unwrap()
+        };
+        let on_disk = tar(&packer::bundle::Bundle::from_dir(&root).unwrap());
+        assert_eq!(tar(&penguin_bundle(&shell).unwrap()), on_disk);
+        assert_eq!(on_disk.len(), 6 * 512 + 512 + 1024); // 6 headers, the shell, the end
     }
 
     #[test]

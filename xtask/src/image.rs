@@ -22,7 +22,6 @@ use crate::util::{project_root, shown};
 use anyhow::{Context, Result, bail};
 use packer::OciLayout;
 use packer::build::{CONTAINERD_IMAGE_NAME, Tag, WrittenImage, write_image};
-use packer::bundle::Bundle;
 use packer::compress::Compression;
 use packer::config::{ImageSettings, Platform};
 use packer::docker_archive::{DockerManifestEntry, blob_name, write_archive};
@@ -121,15 +120,6 @@ impl Outputs {
             rootfs_tar: out.join("rootfs.tar"),
             out: out.to_path_buf(),
             stamp: out.join("stamp.json"),
-        }
-    }
-
-    /// The bundle of one platform: `rootfs` for the local one, `rootfs-ARCH` for the others.
-    fn rootfs_of(&self, target: &ShellTarget, local: &ShellTarget) -> PathBuf {
-        if target == local {
-            self.rootfs.clone()
-        } else {
-            self.out.join(format!("rootfs-{}", target.arch()))
         }
     }
 }
@@ -237,9 +227,12 @@ pub fn run(args: Args) -> Result<()> {
             step(2, "the bundle: bin/penguinshell dev etc proc sys");
             let mut bundles = Vec::new();
             for (target, shell, _) in &shells {
-                let root = outputs.rootfs_of(target, &local);
-                println!("    {}  {}", target.platform, shown(&root));
-                bundles.push((*target, shell.clone(), root));
+                if *target == local {
+                    println!("    {}  {}", target.platform, shown(&outputs.rootfs));
+                } else {
+                    println!("    {}  (in memory)", target.platform);
+                }
+                bundles.push((*target, shell.clone()));
             }
             step(3, "tar, gzip, digest and diff id, config.json, manifest");
             // The stamp goes first: outputs being replaced are never "up to date".
@@ -332,15 +325,15 @@ fn settings(target: &ShellTarget) -> Result<ImageSettings> {
     })
 }
 
-/// Assembles each platform's bundle from its shell and packs it (in parallel) into a staged
-/// layout, with an index over them
-/// when there are several, tags it `latest`, writes the `docker load` archive and the rootfs
-/// tar of `local`'s image beside it, then moves the three outputs into place. With
-/// `pushing`, each platform's blobs (and, in an index, its manifest) are pushed as soon as
-/// they are written.
+/// Packs each platform's bundle (in memory, from its shell; in parallel) into a staged
+/// layout, with an index over them when there are several, tags it `latest`, writes the
+/// `docker load` archive and the rootfs tar of `local`'s image beside it, then moves the
+/// three outputs into place; `local`'s bundle is also laid out on disk as `rootfs`, for
+/// `docker import` and the chroot. With `pushing`, each platform's blobs (and, in an index,
+/// its manifest) are pushed as soon as they are written.
 fn pack(
     outputs: &Outputs,
-    bundles: &[(ShellTarget, PathBuf, PathBuf)],
+    bundles: &[(ShellTarget, PathBuf)],
     local: &ShellTarget,
     format: Format,
     pushing: Option<&Pushing>,
@@ -366,12 +359,13 @@ fn pack(
     let written: Vec<Result<(ShellTarget, WrittenImage)>> = std::thread::scope(|s| {
         let jobs: Vec<_> = bundles
             .iter()
-            .map(|(target, shell, root)| {
+            .map(|(target, shell)| {
                 let (staged, rootfs_tar) = (&staged, &rootfs_tar);
                 s.spawn(move || -> Result<(ShellTarget, WrittenImage)> {
-                    crate::chroot::assemble_bundle(shell, root)?;
-                    let bundle = Bundle::from_dir(root)
-                        .with_context(|| format!("cannot read the bundle {}", shown(root)))?;
+                    if target == local {
+                        crate::chroot::assemble_bundle(shell, &outputs.rootfs)?;
+                    }
+                    let bundle = crate::chroot::penguin_bundle(shell)?;
                     let tar = (target == local).then_some(rootfs_tar.as_path());
                     let image = write_image(
                         &bundle,
@@ -644,6 +638,13 @@ fn read_credential(args: &Args) -> Result<Option<Credential>> {
     Ok(credential)
 }
 
+/// Blobs smaller than this are pushed without first asking whether the registry has them
+/// (HEAD): the image was just built, its blobs are most likely new, and sending a small one
+/// costs about the round trip the question costs. The penguin image's blobs are all smaller
+/// (a layer of about 170 kB, a config and a manifest under 1 kB); a big base layer is asked
+/// about first.
+const CHECK_EXISTS_FROM: u64 = 1 << 20;
+
 /// The push of `--push`: the connected client, and the blobs it sent so far.
 struct Pushing {
     client: Client,
@@ -705,7 +706,11 @@ impl Pushing {
             path: &path,
         };
         let progress = self.progress.blob(&digest, desc.size());
-        match upload_blob(&self.client, &blob, &UploadOptions::default(), progress)? {
+        let options = UploadOptions {
+            check_exists_from: CHECK_EXISTS_FROM,
+            ..Default::default()
+        };
+        match upload_blob(&self.client, &blob, &options, progress)? {
             BlobOutcome::Exists => self.existed.fetch_add(1, Ordering::Relaxed),
             _ => self.uploaded.fetch_add(1, Ordering::Relaxed),
         };
@@ -762,8 +767,7 @@ mod tests {
         let shell = dir.path().join("penguinshell");
         std::fs::write(&shell, b"\x7fELF penguin").unwrap();
         let arm = SHELL_TARGETS[1];
-        let bundle =
-            |t: ShellTarget, shell: &Path| (t, shell.to_path_buf(), outputs.rootfs_of(&t, &HOST));
+        let bundle = |t: ShellTarget, shell: &Path| (t, shell.to_path_buf());
 
         let first = pack(&outputs, &[bundle(HOST, &shell)], &HOST, Format::Oci, None).unwrap();
         assert!(first.index.is_none());

@@ -109,11 +109,6 @@ impl ShellTarget {
         bail!("unknown platform {name:?}: supported: {}", supported_list())
     }
 
-    /// `amd64`, `arm64`, `386`: the platform's architecture.
-    pub fn arch(&self) -> &'static str {
-        self.platform.split('/').nth(1).unwrap_or(self.platform)
-    }
-
     /// Whether this machine runs the binary without qemu.
     pub fn is_native(&self) -> bool {
         matches!(

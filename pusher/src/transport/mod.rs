@@ -268,6 +268,27 @@ impl Response {
     }
 }
 
+/// The largest unread body [`Response`]'s drop reads to its end to keep the connection.
+const DRAIN_LIMIT: u64 = 64 << 10;
+
+impl Drop for Response {
+    /// A small body nobody read (the ping's `{}`, an error's JSON) is read to its end, so the
+    /// connection goes back to the pool instead of being closed: the next request needs no new
+    /// connection (no handshake here, no new connection for the registry to serve).
+    fn drop(&mut self) {
+        if self
+            .content_length()
+            .is_some_and(|len| len > 0 && len <= DRAIN_LIMIT)
+        {
+            let body = std::mem::replace(&mut self.body, ureq::Body::builder().data(Vec::new()));
+            let _ = std::io::copy(
+                &mut body.into_reader().take(DRAIN_LIMIT),
+                &mut std::io::sink(),
+            );
+        }
+    }
+}
+
 /// The transport failed to get any answer.
 #[derive(Debug, thiserror::Error)]
 #[error("{message} (after {attempts} attempt{s})", s = if *.attempts == 1 { "" } else { "s" })]
