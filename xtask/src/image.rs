@@ -639,10 +639,10 @@ fn read_credential(args: &Args) -> Result<Option<Credential>> {
 }
 
 /// Blobs smaller than this are pushed without first asking whether the registry has them
-/// (HEAD): the image was just built, its blobs are most likely new, and sending a small one
-/// costs about the round trip the question costs. The penguin image's blobs are all smaller
-/// (a layer of about 170 kB, a config and a manifest under 1 kB); a big base layer is asked
-/// about first.
+/// (HEAD): sending a small blob costs about the round trip the question costs, and a registry
+/// stores a blob it has once whatever it is sent. The penguin image's blobs are all smaller (a
+/// layer of about 170 kB, a config under 1 kB), so an index over three platforms makes 6
+/// requests fewer; a layer of 1 MiB or more is still asked about first.
 const CHECK_EXISTS_FROM: u64 = 1 << 20;
 
 /// The push of `--push`: the connected client, and the blobs it sent so far.
