@@ -22,6 +22,11 @@ use std::thread::JoinHandle;
 
 /// Bytes of input per independently deflated block.
 pub const GZIP_BLOCK: usize = 1 << 20;
+/// Blocks per job handed to a worker: two, so that the walks of their pieces share one loop
+/// ([`deflate_walk::find_final2`]). The bytes are the same as with one block per job.
+const JOB_BLOCKS: usize = 2;
+/// Bytes of input per job.
+const JOB: usize = JOB_BLOCKS * GZIP_BLOCK;
 
 struct Job {
     seq: u64,
@@ -38,7 +43,8 @@ struct Done {
 /// Gzip in parallel: one gzip member, identical bytes for any thread count.
 pub struct ParallelGzip<W: Write> {
     out: W,
-    level: u32,
+    /// the compressor of the single-threaded mode
+    engine: Option<Engine>,
     block: Vec<u8>,
     next_seq: u64,
     next_write: u64,
@@ -70,12 +76,13 @@ impl<W: Write> ParallelGzip<W> {
                     let rx = Arc::clone(&jobs_rx);
                     let tx: Sender<Done> = done_tx.clone();
                     std::thread::spawn(move || {
+                        let mut engine = Engine::new(level);
                         loop {
                             let job = match rx.lock().map(|r| r.recv()) {
                                 Ok(Ok(job)) => job,
                                 _ => break,
                             };
-                            if tx.send(deflate_block(job, level)).is_err() {
+                            if tx.send(engine.deflate_job(job)).is_err() {
                                 break;
                             }
                         }
@@ -90,8 +97,8 @@ impl<W: Write> ParallelGzip<W> {
         });
         ParallelGzip {
             out,
-            level,
-            block: Vec::with_capacity(GZIP_BLOCK),
+            engine: workers.is_none().then(|| Engine::new(level)),
+            block: Vec::with_capacity(JOB),
             next_seq: 0,
             next_write: 0,
             pending: BTreeMap::new(),
@@ -110,15 +117,15 @@ impl<W: Write> ParallelGzip<W> {
             self.out.write_all(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3])?;
             self.header_written = true;
         }
-        let data = std::mem::replace(&mut self.block, Vec::with_capacity(GZIP_BLOCK));
+        let data = std::mem::replace(&mut self.block, Vec::with_capacity(JOB));
         let job = Job {
             seq: self.next_seq,
             data,
             last,
         };
         self.next_seq += 1;
-        if self.workers.is_none() {
-            let done = deflate_block(job, self.level);
+        if let Some(engine) = &mut self.engine {
+            let done = engine.deflate_job(job);
             self.pending.insert(done.seq, done);
             return self.write_ready();
         }
@@ -179,11 +186,11 @@ impl<W: Write> ParallelGzip<W> {
 
 impl<W: Write> Write for ParallelGzip<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let room = GZIP_BLOCK - self.block.len();
+        let room = JOB - self.block.len();
         let n = buf.len().min(room);
         self.block.extend_from_slice(&buf[..n]);
         self.total += n as u64;
-        if self.block.len() == GZIP_BLOCK {
+        if self.block.len() == JOB {
             self.dispatch(false)?;
         }
         Ok(n)
@@ -194,35 +201,128 @@ impl<W: Write> Write for ParallelGzip<W> {
     }
 }
 
-/// Deflates one block (raw deflate) ending byte-aligned and not final, or in the final block
-/// when `last`.
-fn deflate_block(job: Job, level: u32) -> Done {
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&job.data);
-    let deflated = (|| -> io::Result<Vec<u8>> {
-        let data = &job.data;
-        let mut out = Vec::with_capacity(data.len() + data.len() / 8 + 1024);
-        let runs = classify(data);
-        if runs.is_empty() {
-            // only the final block of an empty or block-aligned stream is empty
-            out.extend_from_slice(&stored_blocks(b"", job.last));
+/// What a worker keeps from job to job: its libdeflate compressor and the buffers its pieces
+/// are compressed into, so a job allocates only its output.
+struct Engine {
+    level: u32,
+    compressor: Option<Compressor>,
+    buffers: Vec<Vec<u8>>,
+}
+
+/// A job's output in order: stored bytes, or a deflated piece (in `Engine::buffers`) and
+/// whether it is the stream's last.
+enum Part {
+    Stored(Vec<u8>),
+    Deflated {
+        buffer: usize,
+        len: usize,
+        last: bool,
+    },
+}
+
+impl Engine {
+    fn new(level: u32) -> Self {
+        Engine {
+            level,
+            compressor: None,
+            buffers: Vec::new(),
         }
-        let mut compressor: Option<Compressor> = None;
-        for (i, &(start, end, stored)) in runs.iter().enumerate() {
-            let last = job.last && i + 1 == runs.len();
-            if stored {
-                out.extend_from_slice(&stored_blocks(&data[start..end], last));
-            } else {
-                let c = compressor.get_or_insert_with(|| Compressor::new(libdeflate_level(level)));
-                deflate_run(c, &data[start..end], last, &mut out)?;
+    }
+
+    /// Deflates a job's blocks (raw deflate), each on its own, ending byte-aligned and not
+    /// final, or in the final block when the job is the last.
+    fn deflate_job(&mut self, job: Job) -> Done {
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&job.data);
+        Done {
+            seq: job.seq,
+            deflated: self.deflate(&job.data, job.last),
+            crc,
+        }
+    }
+
+    fn deflate(&mut self, data: &[u8], last: bool) -> io::Result<Vec<u8>> {
+        let mut blocks: Vec<&[u8]> = data.chunks(GZIP_BLOCK).collect();
+        if last && data.len().is_multiple_of(GZIP_BLOCK) {
+            // the stream ends in a block of its own, empty (as with one block per job)
+            blocks.push(b"");
+        }
+        let mut parts = Vec::new();
+        let mut used = 0;
+        for (b, block) in blocks.iter().enumerate() {
+            let block_last = last && b + 1 == blocks.len();
+            let runs = classify(block);
+            if runs.is_empty() {
+                // only the final block of an empty or block-aligned stream is empty
+                parts.push(Part::Stored(stored_blocks(b"", block_last)));
+            }
+            for (i, &(start, end, stored)) in runs.iter().enumerate() {
+                let last = block_last && i + 1 == runs.len();
+                let run = &block[start..end];
+                if stored {
+                    parts.push(Part::Stored(stored_blocks(run, last)));
+                    continue;
+                }
+                let level = self.level;
+                let c = self
+                    .compressor
+                    .get_or_insert_with(|| Compressor::new(libdeflate_level(level)));
+                let bound = c.deflate_compress_bound(GZIP_BLOCK);
+                if used == self.buffers.len() {
+                    self.buffers.push(vec![0u8; bound]);
+                }
+                let len = c
+                    .deflate_compress(run, &mut self.buffers[used])
+                    .map_err(|e| io::Error::other(format!("libdeflate: {e:?}")))?;
+                parts.push(Part::Deflated {
+                    buffer: used,
+                    len,
+                    last,
+                });
+                used += 1;
+            }
+        }
+        // every deflated piece but the stream's last is walked, two at a time
+        let mut walk: Vec<(usize, usize)> = Vec::new();
+        for part in &parts {
+            if let Part::Deflated {
+                buffer,
+                len,
+                last: false,
+            } = *part
+            {
+                walk.push((buffer, len));
+            }
+        }
+        let mut finals = Vec::with_capacity(walk.len());
+        let piece = |(buffer, len): (usize, usize)| &self.buffers[buffer][..len];
+        for pair in walk.chunks(2) {
+            match *pair {
+                [a, b] => {
+                    let (fa, fb) = deflate_walk::find_final2(piece(a), piece(b))?;
+                    finals.extend([fa, fb]);
+                }
+                [a] => finals.push(deflate_walk::find_final(piece(a))?),
+                _ => unreachable!("chunks of two"),
+            }
+        }
+        let mut out = Vec::with_capacity(data.len() + data.len() / 8 + 1024);
+        let mut finals = finals.into_iter();
+        for part in &parts {
+            match *part {
+                Part::Stored(ref bytes) => out.extend_from_slice(bytes),
+                Part::Deflated { buffer, len, last } => {
+                    let piece = &self.buffers[buffer][..len];
+                    if last {
+                        out.extend_from_slice(piece);
+                    } else {
+                        let found = finals.next().expect("one walk per piece");
+                        found.append_unfinished(piece, &mut out);
+                    }
+                }
             }
         }
         Ok(out)
-    })();
-    Done {
-        seq: job.seq,
-        deflated,
-        crc,
     }
 }
 
@@ -246,21 +346,6 @@ fn classify(data: &[u8]) -> Vec<(usize, usize, bool)> {
         }
     }
     runs
-}
-
-/// Raw deflate of `data` appended to `out`, ending byte-aligned and not final, or in the final
-/// block when `last`.
-fn deflate_run(c: &mut Compressor, data: &[u8], last: bool, out: &mut Vec<u8>) -> io::Result<()> {
-    let mut piece = vec![0u8; c.deflate_compress_bound(data.len())];
-    let n = c
-        .deflate_compress(data, &mut piece)
-        .map_err(|e| io::Error::other(format!("libdeflate: {e:?}")))?;
-    piece.truncate(n);
-    if !last {
-        deflate_walk::unfinish(&mut piece)?;
-    }
-    out.extend_from_slice(&piece);
-    Ok(())
 }
 
 /// Bits of entropy per byte above which deflate cannot win more than about 1%: random bytes,
@@ -405,6 +490,8 @@ pub(super) mod tests {
             1000,
             GZIP_BLOCK,
             GZIP_BLOCK + 1,
+            JOB,
+            JOB + GZIP_BLOCK,
             3 * GZIP_BLOCK + 12345,
         ] {
             let data = sample(len);
@@ -417,6 +504,10 @@ pub(super) mod tests {
                 );
             }
             assert_eq!(&one[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+            if len % GZIP_BLOCK == 0 {
+                // a block-aligned stream ends in an empty final stored block
+                assert_eq!(&one[one.len() - 13..one.len() - 8], &[1, 0, 0, 0xff, 0xff]);
+            }
             let mut back = Vec::new();
             flate2::read::MultiGzDecoder::new(&one[..])
                 .read_to_end(&mut back)
