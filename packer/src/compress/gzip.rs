@@ -64,7 +64,8 @@ struct Workers {
 }
 
 impl<W: Write> ParallelGzip<W> {
-    /// Gzips into `out` at `level` (1..=9) with `threads` worker threads (1 = inline).
+    /// Gzips into `out` at `level` (1..=9, or [`MIXED`]) with `threads` worker threads (1 =
+    /// inline).
     pub fn new(out: W, level: u32, threads: usize) -> Self {
         let threads = threads.clamp(1, MAX_THREADS);
         let workers = (threads > 1).then(|| {
@@ -204,8 +205,10 @@ impl<W: Write> Write for ParallelGzip<W> {
 /// What a worker keeps from job to job: its libdeflate compressor and the buffers its pieces
 /// are compressed into, so a job allocates only its output.
 struct Engine {
+    /// a level 1..=9, or [`MIXED`]
     level: u32,
-    compressor: Option<Compressor>,
+    /// libdeflate's compressors, by level
+    compressors: BTreeMap<u32, Compressor>,
     buffers: Vec<Vec<u8>>,
 }
 
@@ -224,7 +227,7 @@ impl Engine {
     fn new(level: u32) -> Self {
         Engine {
             level,
-            compressor: None,
+            compressors: BTreeMap::new(),
             buffers: Vec::new(),
         }
     }
@@ -251,7 +254,12 @@ impl Engine {
         let mut used = 0;
         for (b, block) in blocks.iter().enumerate() {
             let block_last = last && b + 1 == blocks.len();
-            let runs = classify(block);
+            let survey = classify(block);
+            let level = match self.level {
+                MIXED => survey.mixed_level(),
+                level => level,
+            };
+            let runs = survey.runs;
             if runs.is_empty() {
                 // only the final block of an empty or block-aligned stream is empty
                 parts.push(Part::Stored(stored_blocks(b"", block_last)));
@@ -263,10 +271,10 @@ impl Engine {
                     parts.push(Part::Stored(stored_blocks(run, last)));
                     continue;
                 }
-                let level = self.level;
                 let c = self
-                    .compressor
-                    .get_or_insert_with(|| Compressor::new(libdeflate_level(level)));
+                    .compressors
+                    .entry(level)
+                    .or_insert_with(|| Compressor::new(libdeflate_level(level)));
                 let bound = c.deflate_compress_bound(GZIP_BLOCK);
                 if used == self.buffers.len() {
                     self.buffers.push(vec![0u8; bound]);
@@ -331,21 +339,59 @@ fn libdeflate_level(level: u32) -> CompressionLvl {
     CompressionLvl::new(level.clamp(1, 12) as i32).unwrap_or_default()
 }
 
+/// The level of the mixed default: each block at libdeflate's level 1 or 2 by how much of
+/// it is text ([`Survey::mixed_level`]). Not a level of `--level`.
+pub const MIXED: u32 = 0;
+
+/// Percent of text bytes from which a block of the mixed default gets level 1.
+const TEXT_PERCENT: u64 = 70;
+
 /// Bytes per unit of the stored-or-deflated decision.
 const SEGMENT: usize = 8 * 1024;
 
-/// Splits a block into runs `(start, end, stored)` of whole segments of the same kind.
-fn classify(data: &[u8]) -> Vec<(usize, usize, bool)> {
-    let mut runs: Vec<(usize, usize, bool)> = Vec::new();
-    for (i, seg) in data.chunks(SEGMENT).enumerate() {
-        let start = i * SEGMENT;
-        let stored = looks_incompressible(seg);
-        match runs.last_mut() {
-            Some(run) if run.2 == stored => run.1 = start + seg.len(),
-            _ => runs.push((start, start + seg.len(), stored)),
+/// What the histograms say about a block: its runs `(start, end, stored)` of whole segments
+/// of the same kind, and how many of the bytes counted in the segments to deflate are text.
+struct Survey {
+    runs: Vec<(usize, usize, bool)>,
+    /// text bytes among `sampled`
+    text: u64,
+    /// bytes counted (the first [`PEEK`] of each full segment to deflate)
+    sampled: u64,
+}
+
+impl Survey {
+    /// The libdeflate level of a block of the mixed default ([`MIXED`]): 1 when at least
+    /// [`TEXT_PERCENT`] of the counted bytes are text, else 2. Integer arithmetic on counts of
+    /// the block's bytes only, so the choice is the same on any machine and thread count.
+    fn mixed_level(&self) -> u32 {
+        if self.sampled > 0 && 100 * self.text >= TEXT_PERCENT * self.sampled {
+            1
+        } else {
+            2
         }
     }
-    runs
+}
+
+/// Splits a block into runs of whole segments of the same kind.
+fn classify(data: &[u8]) -> Survey {
+    let mut survey = Survey {
+        runs: Vec::new(),
+        text: 0,
+        sampled: 0,
+    };
+    for (i, seg) in data.chunks(SEGMENT).enumerate() {
+        let start = i * SEGMENT;
+        let (stored, text) = look_at(seg);
+        if let (false, Some(text)) = (stored, text) {
+            survey.text += text;
+            survey.sampled += PEEK as u64;
+        }
+        match survey.runs.last_mut() {
+            Some(run) if run.2 == stored => run.1 = start + seg.len(),
+            _ => survey.runs.push((start, start + seg.len(), stored)),
+        }
+    }
+    survey
 }
 
 /// Bits of entropy per byte above which deflate cannot win more than about 1%: random bytes,
@@ -396,20 +442,48 @@ const PEEK: usize = SEGMENT / 4;
 /// the counting for 91% of the segments.
 const PEEK_DEFLATE_CENTS: u128 = 750;
 
-/// Whether the byte histogram of a full segment says deflate would gain next to nothing. A
-/// pure function of the bytes, in integer arithmetic, so the output stays deterministic.
-fn looks_incompressible(data: &[u8]) -> bool {
+/// Whether the byte histogram of a full segment says deflate would gain next to nothing, and
+/// how many of its first [`PEEK`] bytes are text (none for a segment shorter than
+/// [`SEGMENT`], which is not counted). A pure function of the bytes, in integer arithmetic, so
+/// the output stays deterministic.
+fn look_at(data: &[u8]) -> (bool, Option<u64>) {
     if data.len() != SEGMENT {
-        return false;
+        return (false, None);
     }
     // four interleaved histograms keep the counting loop free of store-to-load stalls
     let mut counts = [[0u32; 256]; 4];
     count_bytes(&mut counts, &data[..PEEK]);
+    let text = TEXT
+        .iter()
+        .map(|&b| u64::from(counts[0][b] + counts[1][b] + counts[2][b] + counts[3][b]))
+        .sum();
     if !entropy_above(&counts, PEEK, PEEK_DEFLATE_CENTS) {
-        return false;
+        return (false, Some(text));
     }
     count_bytes(&mut counts, &data[PEEK..]);
-    entropy_above(&counts, SEGMENT, STORE_ENTROPY_CENTS)
+    (
+        entropy_above(&counts, SEGMENT, STORE_ENTROPY_CENTS),
+        Some(text),
+    )
+}
+
+/// The bytes that count as text: printable ASCII, tab, line feed, carriage return.
+const TEXT: [usize; 98] = {
+    let mut t = [0usize; 98];
+    let mut i = 0;
+    while i < 95 {
+        t[i] = 0x20 + i;
+        i += 1;
+    }
+    t[95] = b'\t' as usize;
+    t[96] = b'\n' as usize;
+    t[97] = b'\r' as usize;
+    t
+};
+
+#[cfg(test)]
+fn looks_incompressible(data: &[u8]) -> bool {
+    look_at(data).0
 }
 
 /// Adds the bytes of `data` (a multiple of 4 long) to the four histograms.
@@ -544,6 +618,64 @@ pub(super) mod tests {
         }
     }
 
+    fn gzip_at(data: &[u8], level: u32, threads: usize) -> Vec<u8> {
+        let mut g = ParallelGzip::new(Vec::new(), level, threads);
+        g.write_all(data).unwrap();
+        g.finish().unwrap()
+    }
+
+    #[test]
+    fn the_mixed_default_takes_level_1_for_text_blocks_and_2_for_the_others() {
+        let text = text(2 * GZIP_BLOCK);
+        // the same structure, but no byte of it is text
+        let binary: Vec<u8> = text.iter().map(|b| b ^ 0x80).collect();
+        assert_eq!(gzip_at(&text, MIXED, 2), gzip_at(&text, 1, 2));
+        assert_eq!(gzip_at(&binary, MIXED, 2), gzip_at(&binary, 2, 2));
+        // block by block, whatever the number of threads
+        let mixed = [
+            &text[..GZIP_BLOCK],
+            &binary[..GZIP_BLOCK],
+            &text[..GZIP_BLOCK + 777],
+        ]
+        .concat();
+        let one = gzip_at(&mixed, MIXED, 1);
+        for threads in [2, 3] {
+            assert_eq!(one, gzip_at(&mixed, MIXED, threads), "{threads} threads");
+        }
+        assert_ne!(one, gzip_at(&mixed, 1, 1));
+        assert_ne!(one, gzip_at(&mixed, 2, 1));
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&one[..])
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, mixed);
+    }
+
+    #[test]
+    fn a_block_is_text_from_70_percent_of_text_bytes() {
+        let text = text(100 * SEGMENT);
+        let binary: Vec<u8> = text.iter().map(|b| b ^ 0x80).collect();
+        let block = |text_segments: usize| -> Vec<u8> {
+            let mut b = text[..text_segments * SEGMENT].to_vec();
+            b.extend_from_slice(&binary[text_segments * SEGMENT..]);
+            b
+        };
+        assert_eq!(classify(&block(70)).mixed_level(), 1);
+        assert_eq!(classify(&block(69)).mixed_level(), 2);
+        assert_eq!(classify(&block(100)).mixed_level(), 1);
+        assert_eq!(classify(&block(0)).mixed_level(), 2);
+        // stored segments do not count: random bytes beside text leave it text
+        let mut b = block(100);
+        b[..12 * SEGMENT].copy_from_slice(&sample(GZIP_BLOCK)[100_000..100_000 + 12 * SEGMENT]);
+        let survey = classify(&b);
+        assert_eq!(
+            survey.runs[0],
+            (0, 12 * SEGMENT, true),
+            "random bytes are stored"
+        );
+        assert_eq!(survey.mixed_level(), 1);
+    }
+
     #[test]
     fn compressible_data_gives_the_same_bytes_with_1_2_and_3_threads() {
         let data = text(3 * GZIP_BLOCK + 4321);
@@ -585,7 +717,11 @@ pub(super) mod tests {
         // ...and the whole segment when it is not
         let mut mixed = data[..SEGMENT].to_vec();
         mixed[..PEEK].copy_from_slice(&random[..PEEK]);
-        assert!(entropy_above(&histogram(&mixed[..PEEK]), PEEK, PEEK_DEFLATE_CENTS));
+        assert!(entropy_above(
+            &histogram(&mixed[..PEEK]),
+            PEEK,
+            PEEK_DEFLATE_CENTS
+        ));
         assert!(!looks_incompressible(&mixed));
         let out = stored_blocks(random, true);
         let mut back = Vec::new();
