@@ -223,35 +223,40 @@ impl<const N: usize> Huffman<N> {
             next[len] = code;
             offset[len] = offset[len - 1] + count[len - 1];
         }
-        let bits = N.trailing_zeros();
-        let mut symbols = vec![0u16; usize::from(offset[15] + count[15])];
-        let mut table: Box<[u32; N]> = vec![entry(0, kind::LONG, 0, 0); N]
-            .into_boxed_slice()
-            .try_into()
-            .expect("N entries");
-        for (sym, &len) in lengths.iter().enumerate() {
-            if len == 0 {
-                continue;
-            }
-            let l = usize::from(len);
-            symbols[usize::from(offset[l])] = sym as u16;
-            offset[l] += 1;
-            let len = u32::from(len);
-            let c = next[l];
-            next[l] += 1;
-            if c >= 1 << len {
+        for len in 1..16 {
+            if count[len] > 0 && next[len] + u32::from(count[len]) > 1 << len {
                 return Err(bad("over-subscribed code"));
             }
-            if len > bits {
-                continue;
+        }
+        // the symbols in canonical order: by code length, then by symbol
+        let start = offset;
+        let mut symbols = vec![0u16; usize::from(offset[15] + count[15])];
+        for (sym, &len) in lengths.iter().enumerate() {
+            if len != 0 {
+                let l = usize::from(len);
+                symbols[usize::from(offset[l])] = sym as u16;
+                offset[l] += 1;
             }
-            let (k, extra) = alphabet.classify(sym);
-            let e = entry(len + extra, k, len, sym as u32);
-            // codes are packed most significant bit first: reverse them for an LSB-first read
-            let mut i = (c.reverse_bits() >> (32 - len)) as usize;
-            while i < table.len() {
-                table[i] = e;
-                i += 1 << len;
+        }
+        // The table by doubling, one code length at a time: the entries of the codes up to
+        // `len - 1` bits repeat in the upper half, then each code of `len` bits takes its one
+        // entry. What no code covers stays LONG. (Codes are packed most significant bit
+        // first: they are reversed for an LSB-first read.)
+        let bits = N.trailing_zeros() as usize;
+        let mut table: Box<[u32; N]> = vec![0; N].into_boxed_slice().try_into().expect("N entries");
+        table[0] = entry(0, kind::LONG, 0, 0);
+        let mut size = 1;
+        for len in 1..=bits {
+            table.copy_within(0..size, size);
+            size *= 2;
+            let first = usize::from(start[len]);
+            for k in 0..usize::from(count[len]) {
+                let sym = usize::from(symbols[first + k]);
+                let code = next[len] + k as u32;
+                let (kd, extra) = alphabet.classify(sym);
+                let len = len as u32;
+                table[(code.reverse_bits() >> (32 - len)) as usize] =
+                    entry(len + extra, kd, len, sym as u32);
             }
         }
         Ok(Huffman {
