@@ -2,7 +2,8 @@
 //!
 //! The input is cut into fixed [`GZIP_BLOCK`]-byte blocks, each compressed on its own by
 //! libdeflate (no dictionary: libdeflate has none, and a block of 1 MiB loses about 0.3% for
-//! it). libdeflate always ends a stream with a final block, so each piece but the very last is
+//! it), at the level asked or, for the default [`MIXED`], at level 1 or 2 by how much of the
+//! block is text. Workers take two blocks per job, to walk their pieces side by side. libdeflate always ends a stream with a final block, so each piece but the very last is
 //! walked ([`super::deflate_walk`]) to clear that block's BFINAL bit and end it byte-aligned;
 //! the raw deflate pieces are then joined into ONE gzip member whose CRC32 is combined from
 //! the blocks' CRCs. Inside a block, each 8 KiB segment ([`SEGMENT`]) whose byte histogram
