@@ -341,7 +341,7 @@ fn libdeflate_level(level: u32) -> CompressionLvl {
 }
 
 /// The level of the mixed default: each block at libdeflate's level 1 or 2 by how much of
-/// it is text ([`Survey::mixed_level`]). Not a level of `--level`.
+/// it is text (`Survey::mixed_level`). Not a level of `--level`.
 pub const MIXED: u32 = 0;
 
 /// Percent of text bytes from which a block of the mixed default gets level 1.
