@@ -129,7 +129,8 @@ struct BuildArgs {
     /// layer compression
     #[arg(long, value_enum, default_value = "gzip")]
     compression: CompressionArg,
-    /// compression level (gzip 1-9, default 2; zstd 1-19, default 3)
+    /// compression level (gzip 1-9, default: each MiB at 1 if mostly text, else 2; zstd 1-19,
+    /// default 3)
     #[arg(long, value_name = "N")]
     level: Option<String>,
     /// compression threads (default: all cores); the output is the same for any number

@@ -2,7 +2,7 @@
 //! overlap with producing it (the diff id beside the tar, the layer digest beside gzip).
 
 use std::io::{self, Write};
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 /// Bytes per hand-over.
@@ -14,6 +14,8 @@ const QUEUED: usize = 4;
 pub struct ThreadedSink<W: Write + Send + 'static> {
     buf: Vec<u8>,
     tx: Option<SyncSender<Vec<u8>>>,
+    /// chunks written and emptied, to fill again: fresh ones would cost a page fault a page
+    spare: Receiver<Vec<u8>>,
     handle: Option<JoinHandle<io::Result<W>>>,
 }
 
@@ -21,10 +23,14 @@ impl<W: Write + Send + 'static> ThreadedSink<W> {
     /// Starts the thread that writes into `inner`.
     pub fn spawn(inner: W) -> Self {
         let (tx, rx) = sync_channel::<Vec<u8>>(QUEUED);
+        let (spare_tx, spare) = sync_channel::<Vec<u8>>(QUEUED);
         let handle = std::thread::spawn(move || {
             let mut inner = inner;
-            for chunk in rx {
+            for mut chunk in rx {
                 inner.write_all(&chunk)?;
+                chunk.clear();
+                // when the producer has enough, the chunk is dropped
+                let _ = spare_tx.try_send(chunk);
             }
             inner.flush()?;
             Ok(inner)
@@ -32,12 +38,17 @@ impl<W: Write + Send + 'static> ThreadedSink<W> {
         ThreadedSink {
             buf: Vec::with_capacity(CHUNK),
             tx: Some(tx),
+            spare,
             handle: Some(handle),
         }
     }
 
     fn send(&mut self) -> io::Result<()> {
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        let next = self
+            .spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+        let chunk = std::mem::replace(&mut self.buf, next);
         let sent = self.tx.as_ref().map(|tx| tx.send(chunk));
         match sent {
             Some(Ok(())) => Ok(()),

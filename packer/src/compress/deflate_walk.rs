@@ -223,35 +223,40 @@ impl<const N: usize> Huffman<N> {
             next[len] = code;
             offset[len] = offset[len - 1] + count[len - 1];
         }
-        let bits = N.trailing_zeros();
-        let mut symbols = vec![0u16; usize::from(offset[15] + count[15])];
-        let mut table: Box<[u32; N]> = vec![entry(0, kind::LONG, 0, 0); N]
-            .into_boxed_slice()
-            .try_into()
-            .expect("N entries");
-        for (sym, &len) in lengths.iter().enumerate() {
-            if len == 0 {
-                continue;
-            }
-            let l = usize::from(len);
-            symbols[usize::from(offset[l])] = sym as u16;
-            offset[l] += 1;
-            let len = u32::from(len);
-            let c = next[l];
-            next[l] += 1;
-            if c >= 1 << len {
+        for len in 1..16 {
+            if count[len] > 0 && next[len] + u32::from(count[len]) > 1 << len {
                 return Err(bad("over-subscribed code"));
             }
-            if len > bits {
-                continue;
+        }
+        // the symbols in canonical order: by code length, then by symbol
+        let start = offset;
+        let mut symbols = vec![0u16; usize::from(offset[15] + count[15])];
+        for (sym, &len) in lengths.iter().enumerate() {
+            if len != 0 {
+                let l = usize::from(len);
+                symbols[usize::from(offset[l])] = sym as u16;
+                offset[l] += 1;
             }
-            let (k, extra) = alphabet.classify(sym);
-            let e = entry(len + extra, k, len, sym as u32);
-            // codes are packed most significant bit first: reverse them for an LSB-first read
-            let mut i = (c.reverse_bits() >> (32 - len)) as usize;
-            while i < table.len() {
-                table[i] = e;
-                i += 1 << len;
+        }
+        // The table by doubling, one code length at a time: the entries of the codes up to
+        // `len - 1` bits repeat in the upper half, then each code of `len` bits takes its one
+        // entry. What no code covers stays LONG. (Codes are packed most significant bit
+        // first: they are reversed for an LSB-first read.)
+        let bits = N.trailing_zeros() as usize;
+        let mut table: Box<[u32; N]> = vec![0; N].into_boxed_slice().try_into().expect("N entries");
+        table[0] = entry(0, kind::LONG, 0, 0);
+        let mut size = 1;
+        for len in 1..=bits {
+            table.copy_within(0..size, size);
+            size *= 2;
+            let first = usize::from(start[len]);
+            for k in 0..usize::from(count[len]) {
+                let sym = usize::from(symbols[first + k]);
+                let code = next[len] + k as u32;
+                let (kd, extra) = alphabet.classify(sym);
+                let len = len as u32;
+                table[(code.reverse_bits() >> (32 - len)) as usize] =
+                    entry(len + extra, kd, len, sym as u32);
             }
         }
         Ok(Huffman {
@@ -317,19 +322,18 @@ impl LitLen {
         let code = Huffman::<LIT_N>::new(lengths, Alphabet::LitLen)?;
         let mut pairs = code.table.clone();
         let bits = LIT_N.trailing_zeros();
+        let table = &code.table;
+        // without branches: which entry wins depends on the data, so branches would mispredict
         for (i, pair) in pairs.iter_mut().enumerate() {
-            let first = *pair;
-            if kind_of(first) != kind::LITERAL {
-                continue;
-            }
+            let first = table[i];
             let used = code_len(first);
-            let second = code.table[i >> used];
+            let second = table[i >> used];
             // the second code must lie wholly inside the bits that index this entry
-            if matches!(kind_of(second), kind::LITERAL | kind::LENGTH)
-                && used + code_len(second) <= bits
-            {
-                *pair = (used + (second & 31)) | (second & FOLLOWS);
-            }
+            let pairs_up = kind_of(first) == kind::LITERAL
+                && (kind_of(second) == kind::LITERAL) | (kind_of(second) == kind::LENGTH)
+                && used + code_len(second) <= bits;
+            let paired = (used + (second & 31)) | (second & FOLLOWS);
+            *pair = if pairs_up { paired } else { first };
         }
         Ok(LitLen { code, pairs })
     }
@@ -357,75 +361,170 @@ fn fixed_codes() -> io::Result<&'static (LitLen, Dist)> {
     Ok(FIXED.get_or_init(|| codes))
 }
 
+/// A compressed block's codes: the fixed ones, or a dynamic block's own.
+enum Codes {
+    Fixed(&'static (LitLen, Dist)),
+    Dynamic(Box<(LitLen, Dist)>),
+}
+
+impl Codes {
+    fn get(&self) -> (&LitLen, &Dist) {
+        let (lit, dist) = match self {
+            Codes::Fixed(c) => c,
+            Codes::Dynamic(c) => &**c,
+        };
+        (lit, dist)
+    }
+}
+
+/// A walk over one stream's blocks that stops at each compressed block's symbols, so the
+/// symbols of two streams can be skipped in one loop ([`skip_symbols2`]).
+struct Walk<'a> {
+    bits: Bits<'a>,
+    /// where the current block's header starts, in bits
+    start: usize,
+    /// whether the current block is the final one
+    last: bool,
+    /// the current compressed block's codes
+    codes: Codes,
+}
+
+impl<'a> Walk<'a> {
+    fn new(data: &'a [u8]) -> io::Result<Self> {
+        Ok(Walk {
+            bits: Bits::new(data),
+            start: 0,
+            last: false,
+            codes: Codes::Fixed(fixed_codes()?),
+        })
+    }
+
+    /// At a block boundary: reads headers (skipping stored blocks) until a compressed block's
+    /// symbols come next (`None`), or returns where the final block's header starts and where
+    /// the stream ends, in bits, once the final block is behind.
+    fn next_block(&mut self) -> io::Result<Option<(usize, usize)>> {
+        let data = self.bits.data;
+        loop {
+            let b = &mut self.bits;
+            if b.pos() > data.len() * 8 {
+                return Err(bad("truncated"));
+            }
+            if self.last {
+                return Ok(Some((self.start, b.pos())));
+            }
+            self.start = b.pos();
+            self.last = b.take(1)? == 1;
+            match b.take(2)? {
+                0 => {
+                    let byte = b.pos().div_ceil(8);
+                    let header = data.get(byte..byte + 4).ok_or_else(|| bad("truncated"))?;
+                    let len = usize::from(u16::from_le_bytes([header[0], header[1]]));
+                    let nlen = usize::from(u16::from_le_bytes([header[2], header[3]]));
+                    if len != !nlen & 0xffff {
+                        return Err(bad("stored block length mismatch"));
+                    }
+                    let end = byte + 4 + len;
+                    if end > data.len() {
+                        return Err(bad("truncated"));
+                    }
+                    b.seek_byte(end);
+                }
+                1 => {
+                    self.codes = Codes::Fixed(fixed_codes()?);
+                    return Ok(None);
+                }
+                2 => {
+                    self.codes = Codes::Dynamic(Box::new(dynamic_codes(b)?));
+                    return Ok(None);
+                }
+                _ => return Err(bad("reserved block type")),
+            }
+        }
+    }
+
+    /// Skips the current block's symbols, then goes on to the next block.
+    fn finish(mut self) -> io::Result<(usize, usize)> {
+        loop {
+            let (lit, dist) = self.codes.get();
+            skip_symbols(&mut self.bits, lit, dist)?;
+            if let Some(done) = self.next_block()? {
+                return Ok(done);
+            }
+        }
+    }
+}
+
+/// Reads a dynamic block's header (after BTYPE) and builds its codes.
+fn dynamic_codes(b: &mut Bits<'_>) -> io::Result<(LitLen, Dist)> {
+    let hlit = b.take(5)? as usize + 257;
+    let hdist = b.take(5)? as usize + 1;
+    let hclen = b.take(4)? as usize + 4;
+    if hlit > 286 || hdist > 30 {
+        return Err(bad("too many codes"));
+    }
+    let mut clen = [0u8; 19];
+    for &i in &CLEN_ORDER[..hclen] {
+        clen[i] = b.take(3)? as u8;
+    }
+    let clen = Huffman::<DIST_N>::new(&clen, Alphabet::CodeLengths)?;
+    let mut lengths = [0u8; 286 + 30];
+    let mut n = 0;
+    while n < hlit + hdist {
+        let (value, repeat) = match clen.decode(b)? {
+            sym @ 0..=15 => (sym as u8, 1),
+            16 => {
+                let prev = n
+                    .checked_sub(1)
+                    .map(|i| lengths[i])
+                    .ok_or_else(|| bad("repeat at start"))?;
+                (prev, 3 + b.take(2)? as usize)
+            }
+            17 => (0, 3 + b.take(3)? as usize),
+            _ => (0, 11 + b.take(7)? as usize),
+        };
+        if n + repeat > hlit + hdist {
+            return Err(bad("too many code lengths"));
+        }
+        lengths[n..n + repeat].fill(value);
+        n += repeat;
+    }
+    Ok((
+        LitLen::new(&lengths[..hlit])?,
+        Dist::new(&lengths[hlit..hlit + hdist], Alphabet::Dist)?,
+    ))
+}
+
 /// Where the final block's header starts and where the stream ends, in bits.
 fn find_final_block(data: &[u8]) -> io::Result<(usize, usize)> {
-    let mut b = Bits::new(data);
+    let mut w = Walk::new(data)?;
+    match w.next_block()? {
+        Some(done) => Ok(done),
+        None => w.finish(),
+    }
+}
+
+/// [`find_final_block`] of two streams at once: their symbols are skipped in one loop, so
+/// the two chains of dependent table look-ups overlap.
+fn find_final_blocks2(a: &[u8], b: &[u8]) -> io::Result<((usize, usize), (usize, usize))> {
+    let (mut wa, mut wb) = (Walk::new(a)?, Walk::new(b)?);
+    let (mut da, mut db) = (wa.next_block()?, wb.next_block()?);
     loop {
-        let start = b.pos();
-        let last = b.take(1)? == 1;
-        match b.take(2)? {
-            0 => {
-                let byte = b.pos().div_ceil(8);
-                let header = data.get(byte..byte + 4).ok_or_else(|| bad("truncated"))?;
-                let len = usize::from(u16::from_le_bytes([header[0], header[1]]));
-                let nlen = usize::from(u16::from_le_bytes([header[2], header[3]]));
-                if len != !nlen & 0xffff {
-                    return Err(bad("stored block length mismatch"));
+        match (da, db) {
+            (Some(ra), Some(rb)) => return Ok((ra, rb)),
+            (Some(ra), None) => return Ok((ra, wb.finish()?)),
+            (None, Some(rb)) => return Ok((wa.finish()?, rb)),
+            (None, None) => {
+                let (la, dista) = wa.codes.get();
+                let (lb, distb) = wb.codes.get();
+                let (ended_a, ended_b) =
+                    skip_symbols2(&mut wa.bits, (la, dista), &mut wb.bits, (lb, distb))?;
+                if ended_a {
+                    da = wa.next_block()?;
                 }
-                let end = byte + 4 + len;
-                if end > data.len() {
-                    return Err(bad("truncated"));
+                if ended_b {
+                    db = wb.next_block()?;
                 }
-                b.seek_byte(end);
             }
-            1 => {
-                let (lit, dist) = fixed_codes()?;
-                skip_symbols(&mut b, lit, dist)?;
-            }
-            2 => {
-                let hlit = b.take(5)? as usize + 257;
-                let hdist = b.take(5)? as usize + 1;
-                let hclen = b.take(4)? as usize + 4;
-                if hlit > 286 || hdist > 30 {
-                    return Err(bad("too many codes"));
-                }
-                let mut clen = [0u8; 19];
-                for &i in &CLEN_ORDER[..hclen] {
-                    clen[i] = b.take(3)? as u8;
-                }
-                let clen = Huffman::<DIST_N>::new(&clen, Alphabet::CodeLengths)?;
-                let mut lengths = [0u8; 286 + 30];
-                let mut n = 0;
-                while n < hlit + hdist {
-                    let (value, repeat) = match clen.decode(&mut b)? {
-                        sym @ 0..=15 => (sym as u8, 1),
-                        16 => {
-                            let prev = n
-                                .checked_sub(1)
-                                .map(|i| lengths[i])
-                                .ok_or_else(|| bad("repeat at start"))?;
-                            (prev, 3 + b.take(2)? as usize)
-                        }
-                        17 => (0, 3 + b.take(3)? as usize),
-                        _ => (0, 11 + b.take(7)? as usize),
-                    };
-                    if n + repeat > hlit + hdist {
-                        return Err(bad("too many code lengths"));
-                    }
-                    lengths[n..n + repeat].fill(value);
-                    n += repeat;
-                }
-                let lit = LitLen::new(&lengths[..hlit])?;
-                let dist = Dist::new(&lengths[hlit..hlit + hdist], Alphabet::Dist)?;
-                skip_symbols(&mut b, &lit, &dist)?;
-            }
-            _ => return Err(bad("reserved block type")),
-        }
-        if b.pos() > data.len() * 8 {
-            return Err(bad("truncated"));
-        }
-        if last {
-            return Ok((start, b.pos()));
         }
     }
 }
@@ -440,22 +539,7 @@ fn skip_symbols(bits: &mut Bits<'_>, lit: &LitLen, dist: &Dist) -> io::Result<()
     let data = bits.data;
     let (mut next, mut buf, mut count) = (bits.next, bits.buf, bits.count);
     loop {
-        // away from the end, a refill always loads 8 bytes (see [`Bits::refill`])
-        if let Some(w) = data.get(next..next + 8) {
-            let word = u64::from_le_bytes(w.try_into().expect("8 bytes"));
-            buf |= word << count;
-            next += ((63 - count) / 8) as usize;
-            count |= REFILLED;
-        } else {
-            let mut b = Bits {
-                data,
-                next,
-                buf,
-                count,
-            };
-            b.refill()?;
-            (next, buf, count) = (b.next, b.buf, b.count);
-        }
+        refill_in_registers(data, &mut next, &mut buf, &mut count)?;
         // room for a length/distance pair with all their extra bits
         let e = lit.fast(buf);
         let d = dist.fast(buf >> (e & 31));
@@ -475,6 +559,92 @@ fn skip_symbols(bits: &mut Bits<'_>, lit: &LitLen, dist: &Dist) -> io::Result<()
         buf >>= used;
         count -= used;
     }
+}
+
+/// [`skip_symbols`] for two streams in one loop, until at least one of them reaches its
+/// block's end: says which did. Each stream's look-ups depend on the one before, so a single
+/// stream waits on memory latency; two independent chains run side by side.
+fn skip_symbols2(
+    a: &mut Bits<'_>,
+    (lit_a, dist_a): (&LitLen, &Dist),
+    b: &mut Bits<'_>,
+    (lit_b, dist_b): (&LitLen, &Dist),
+) -> io::Result<(bool, bool)> {
+    let (data_a, data_b) = (a.data, b.data);
+    let (mut next_a, mut buf_a, mut count_a) = (a.next, a.buf, a.count);
+    let (mut next_b, mut buf_b, mut count_b) = (b.next, b.buf, b.count);
+    loop {
+        refill_in_registers(data_a, &mut next_a, &mut buf_a, &mut count_a)?;
+        refill_in_registers(data_b, &mut next_b, &mut buf_b, &mut count_b)?;
+        let ea = lit_a.fast(buf_a);
+        let eb = lit_b.fast(buf_b);
+        let da = dist_a.fast(buf_a >> (ea & 31));
+        let db = dist_b.fast(buf_b >> (eb & 31));
+        let follows_a = 0u32.wrapping_sub(ea >> 5 & 1);
+        let follows_b = 0u32.wrapping_sub(eb >> 5 & 1);
+        let special_a = (ea | da & follows_a) & SPECIAL != 0;
+        let special_b = (eb | db & follows_b) & SPECIAL != 0;
+        if special_a | special_b {
+            let (mut end_a, mut end_b) = (false, false);
+            let used_a = if special_a {
+                let (used, end) = slow_symbol(buf_a, lit_a, dist_a)?;
+                end_a = end;
+                used
+            } else {
+                (ea & 31) + (da & 31 & follows_a)
+            };
+            let used_b = if special_b {
+                let (used, end) = slow_symbol(buf_b, lit_b, dist_b)?;
+                end_b = end;
+                used
+            } else {
+                (eb & 31) + (db & 31 & follows_b)
+            };
+            buf_a >>= used_a;
+            count_a -= used_a;
+            buf_b >>= used_b;
+            count_b -= used_b;
+            if end_a | end_b {
+                (a.next, a.buf, a.count) = (next_a, buf_a, count_a);
+                (b.next, b.buf, b.count) = (next_b, buf_b, count_b);
+                return Ok((end_a, end_b));
+            }
+            continue;
+        }
+        let used_a = (ea & 31) + (da & 31 & follows_a);
+        let used_b = (eb & 31) + (db & 31 & follows_b);
+        buf_a >>= used_a;
+        count_a -= used_a;
+        buf_b >>= used_b;
+        count_b -= used_b;
+    }
+}
+
+/// [`Bits::refill`] on a bit reader held in local variables, so that it stays in registers:
+/// away from the end, it always loads 8 bytes.
+#[inline(always)]
+fn refill_in_registers(
+    data: &[u8],
+    next: &mut usize,
+    buf: &mut u64,
+    count: &mut u32,
+) -> io::Result<()> {
+    if let Some(w) = data.get(*next..*next + 8) {
+        let word = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+        *buf |= word << *count;
+        *next += ((63 - *count) / 8) as usize;
+        *count |= REFILLED;
+        return Ok(());
+    }
+    let mut b = Bits {
+        data,
+        next: *next,
+        buf: *buf,
+        count: *count,
+    };
+    b.refill()?;
+    (*next, *buf, *count) = (b.next, b.buf, b.count);
+    Ok(())
 }
 
 /// One symbol the fast loop left alone, at the front of `buf`: the bits it takes, and whether
@@ -497,17 +667,49 @@ fn slow_symbol(buf: u64, lit: &LitLen, dist: &Dist) -> io::Result<(u32, bool)> {
     }
 }
 
-/// Makes the complete raw deflate stream `data` continuable: its final block is no longer
-/// final, and it ends with an empty stored block, byte-aligned.
-pub(super) fn unfinish(data: &mut Vec<u8>) -> io::Result<()> {
+/// Where a complete stream's final block starts and where the stream ends, in bits: what
+/// [`find_final`] finds, and all that [`Final::append_unfinished`] needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Final {
+    start: usize,
+    end: usize,
+}
+
+/// Walks the complete raw deflate stream `data` to its final block.
+pub(super) fn find_final(data: &[u8]) -> io::Result<Final> {
     let (start, end) = find_final_block(data)?;
-    data[start / 8] &= !(1 << (start % 8));
-    data.truncate(end.div_ceil(8));
-    // the empty stored block: 3 zero header bits, padding to the byte, LEN 0, NLEN 0xffff
-    if end % 8 == 0 || end % 8 > 5 {
-        data.push(0);
+    Ok(Final { start, end })
+}
+
+/// [`find_final`] of two streams at once, faster than one after the other.
+pub(super) fn find_final2(a: &[u8], b: &[u8]) -> io::Result<(Final, Final)> {
+    let ((sa, ea), (sb, eb)) = find_final_blocks2(a, b)?;
+    Ok((Final { start: sa, end: ea }, Final { start: sb, end: eb }))
+}
+
+impl Final {
+    /// Appends the stream `data` it was found in to `out`, made continuable: its final block
+    /// is no longer final, and it ends with an empty stored block, byte-aligned.
+    pub(super) fn append_unfinished(self, data: &[u8], out: &mut Vec<u8>) {
+        let Final { start, end } = self;
+        let at = out.len();
+        out.extend_from_slice(&data[..end.div_ceil(8)]);
+        out[at + start / 8] &= !(1 << (start % 8));
+        // the empty stored block: 3 zero header bits, padding to the byte, LEN 0, NLEN 0xffff
+        if end % 8 == 0 || end % 8 > 5 {
+            out.push(0);
+        }
+        out.extend_from_slice(&[0, 0, 0xff, 0xff]);
     }
-    data.extend_from_slice(&[0, 0, 0xff, 0xff]);
+}
+
+/// Makes the complete raw deflate stream `data` continuable (see [`Final::append_unfinished`]).
+#[cfg(test)]
+pub(super) fn unfinish(data: &mut Vec<u8>) -> io::Result<()> {
+    let found = find_final(data)?;
+    let mut out = Vec::with_capacity(data.len() + 5);
+    found.append_unfinished(data, &mut out);
+    *data = out;
     Ok(())
 }
 
@@ -526,7 +728,66 @@ mod tests {
 
     #[test]
     fn joined_pieces_inflate_to_the_whole_input() {
-        // fixed, dynamic and stored blocks: tiny, text, random
+        let pieces = test_pieces();
+        let pieces: Vec<&[u8]> = pieces.iter().map(|p| &p[..]).collect();
+        for level in [1, 6, 12] {
+            let mut joined = Vec::new();
+            for (i, piece) in pieces.iter().enumerate() {
+                let mut d = libdeflate(piece, level);
+                if i + 1 < pieces.len() {
+                    unfinish(&mut d).unwrap();
+                }
+                joined.extend_from_slice(&d);
+            }
+            let mut back = Vec::new();
+            flate2::read::DeflateDecoder::new(&joined[..])
+                .read_to_end(&mut back)
+                .unwrap();
+            assert_eq!(back, pieces.concat(), "level {level}");
+        }
+    }
+
+    #[test]
+    fn two_streams_walked_together_end_where_each_alone_does() {
+        let pieces = test_pieces();
+        let streams: Vec<Vec<u8>> = [1, 2, 12]
+            .iter()
+            .flat_map(|&level| {
+                let pieces = &pieces;
+                pieces
+                    .iter()
+                    .map(move |p| libdeflate(&p[..p.len().min(150_000)], level))
+            })
+            .collect();
+        for a in &streams {
+            for b in &streams {
+                let alone = (find_final(a).unwrap(), find_final(b).unwrap());
+                assert_eq!(find_final2(a, b).unwrap(), alone);
+            }
+        }
+        // a damaged stream beside a good one: an error, never a panic
+        let good = &streams[1];
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..500 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mut bad = good.clone();
+            let bit = (x % (bad.len() as u64 * 8)) as usize;
+            bad[bit / 8] ^= 1 << (bit % 8);
+            bad.truncate(bad.len() - (x >> 40) as usize % 4);
+            let alone = find_final(&bad);
+            let together = find_final2(good, &bad);
+            assert_eq!(alone.is_ok(), together.is_ok());
+            assert_eq!(find_final2(&bad, good).is_ok(), together.is_ok());
+            if let (Ok(alone), Ok((_, together))) = (alone, together) {
+                assert_eq!(alone, together);
+            }
+        }
+    }
+
+    /// Streams with fixed, dynamic and stored blocks: tiny, text, random, long codes.
+    fn test_pieces() -> Vec<Vec<u8>> {
         let text: Vec<u8> = (0..300_000u32)
             .flat_map(|i| format!("line {} of {}\n", i % 977, i % 13).into_bytes())
             .collect();
@@ -548,22 +809,8 @@ mod tests {
                 (x.trailing_zeros() as u8).wrapping_mul(7)
             })
             .collect();
-        let pieces: [&[u8]; 6] = [b"a", &text, &random, b"", &skewed, &text[..1000]];
-        for level in [1, 6, 12] {
-            let mut joined = Vec::new();
-            for (i, piece) in pieces.iter().enumerate() {
-                let mut d = libdeflate(piece, level);
-                if i + 1 < pieces.len() {
-                    unfinish(&mut d).unwrap();
-                }
-                joined.extend_from_slice(&d);
-            }
-            let mut back = Vec::new();
-            flate2::read::DeflateDecoder::new(&joined[..])
-                .read_to_end(&mut back)
-                .unwrap();
-            assert_eq!(back, pieces.concat(), "level {level}");
-        }
+        let short = text[..1000].to_vec();
+        vec![b"a".to_vec(), text, random, Vec::new(), skewed, short]
     }
 
     #[test]

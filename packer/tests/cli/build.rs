@@ -23,10 +23,10 @@ fn golden_digests_of_the_fixed_bundle() {
     assert_eq!(
         digests(&v),
         [
-            "sha256:c7be5c43f2847706f3f105fd658340e4a97da76b81baf5ba29a156d3563351a0",
+            "sha256:462f2d01d4c6571b3c232c6fd7359a250fe90964a586091a270fbbefa8fed0f0",
             "sha256:1812e61f9b34186bda52af3aa356dd611f03694506ffe15c0b9f5dbe624aafb9",
             "sha256:d341a3efd20c7374f4bf85bded8595daf5f348b7f878e107167f779226627604",
-            "sha256:1fb8a5a7aa98c4ffe3c1c2144edbee9e2913c67318801a7936253d104ba9ed21",
+            "sha256:9b46cca103d1a01f7366c078f81a8a116fb036e98146d1d56204986b42503a7f",
         ]
     );
 }

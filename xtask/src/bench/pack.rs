@@ -90,7 +90,9 @@ impl Contender {
     fn new(who: Who) -> Self {
         let default = packer::compress::DEFAULT_GZIP_LEVEL;
         let name = match &who {
-            Who::PackerGzip(l) if *l == default => format!("packer gzip level {l} (default)"),
+            Who::PackerGzip(l) if *l == default => {
+                "packer gzip default (level 1 or 2 per MiB)".to_owned()
+            }
             Who::PackerGzip(l) => format!("packer gzip level {l}"),
             Who::PackerZstd(l) => format!("packer zstd level {l}"),
             Who::Umoci => "umoci init + new + insert".to_owned(),
