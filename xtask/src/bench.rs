@@ -8,9 +8,9 @@ mod pack;
 mod push;
 pub(crate) mod shell;
 
-use crate::util::describe;
+use crate::util::{describe, run_cmd};
 use anyhow::{Context, Result, bail};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -54,6 +54,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 pub fn median<T: Copy + PartialOrd>(mut values: Vec<T>) -> T {
     values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     values[values.len() / 2]
+}
+
+/// GNU `time`, which [`timed`] runs commands under.
+pub(crate) const GNU_TIME: &str = "/usr/bin/time";
+
+/// Fails with a clear message unless [`GNU_TIME`] is installed.
+pub(crate) fn require_gnu_time() -> Result<&'static Path> {
+    let time = Path::new(GNU_TIME);
+    if !time.is_file() {
+        bail!("{GNU_TIME} (GNU time) is missing: apt-get install -y time");
+    }
+    Ok(time)
+}
+
+/// Builds pusher and packer in release mode; returns the folder holding both binaries.
+pub(crate) fn build_release_tools() -> Result<PathBuf> {
+    run_cmd(crate::util::cargo().args([
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        "pusher",
+        "-p",
+        "packer",
+    ]))?;
+    Ok(tests::tools::target_dir().join("release"))
 }
 
 /// One timed command.

@@ -11,7 +11,7 @@
 //! counting proxy. Prints medians and the ratio, and the bytes pusher sent, which must be the
 //! new layer, the config and the manifest only; PASS or FAIL per target, non-zero on a miss.
 
-use crate::util::{cargo, describe, run_cmd};
+use crate::util::{describe, run_cmd};
 use anyhow::{Context, Result, bail};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -85,16 +85,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     tests::docker::start_engine().map_err(anyhow::Error::msg)?;
     eprintln!("building pusher and packer (release) and the penguin shell");
-    run_cmd(cargo().args([
-        "build",
-        "--quiet",
-        "--release",
-        "-p",
-        "pusher",
-        "-p",
-        "packer",
-    ]))?;
-    let release = tests::tools::target_dir().join("release");
+    let release = super::build_release_tools()?;
     let (pusher, packer) = (release.join("pusher"), release.join("packer"));
     let shell = crate::shell::build_shell_for(&crate::shell::HOST)?;
 

@@ -12,7 +12,7 @@
 //! peak memory (max RSS from GNU time) and the load average, then PASS or FAIL per target; exits non-zero on a miss.
 
 use super::{Sample, random_file, timed};
-use crate::util::{cargo, run_cmd};
+use crate::util::run_cmd;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -263,7 +263,7 @@ fn run_one(who: Who, scenario: &Scenario<'_>, run: usize, ctx: &Setup<'_>) -> Re
             };
         }
     }
-    let (sample, stdout) = timed(Path::new("/usr/bin/time"), &mut cmd, ctx.work)?;
+    let (sample, stdout) = timed(Path::new(super::GNU_TIME), &mut cmd, ctx.work)?;
     // every contender must have copied the image itself, unchanged
     let got = match (who, scenario.kind) {
         (Who::Pusher, _) => stdout.lines().last().unwrap_or_default().to_owned(),
@@ -308,20 +308,9 @@ pub fn run(args: Args) -> Result<()> {
     for tool in ["skopeo", "umoci", "docker-registry"] {
         tests::tools::require(tool);
     }
-    if !Path::new("/usr/bin/time").exists() {
-        bail!("/usr/bin/time is missing (Debian package `time`)");
-    }
+    super::require_gnu_time()?;
     eprintln!("building pusher and packer (release)");
-    run_cmd(cargo().args([
-        "build",
-        "--quiet",
-        "--release",
-        "-p",
-        "pusher",
-        "-p",
-        "packer",
-    ]))?;
-    let release = tests::tools::target_dir().join("release");
+    let release = super::build_release_tools()?;
     let pusher = release.join("pusher");
     let work = tests::tools::target_dir().join("bench-copy");
     std::fs::create_dir_all(&work)?;

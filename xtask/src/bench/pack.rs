@@ -14,7 +14,7 @@ mod realistic;
 mod synthetic;
 
 use super::{Sample, timed};
-use crate::util::{cargo, run_cmd};
+use crate::util::run_cmd;
 use anyhow::{Context, Result, bail};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -172,10 +172,7 @@ pub fn run(args: Args) -> Result<()> {
             )
         })?;
     }
-    let time = Path::new("/usr/bin/time");
-    if !time.is_file() {
-        bail!("/usr/bin/time (GNU time) is missing: apt-get install -y time");
-    }
+    let time = super::require_gnu_time()?;
     let work = tests::tools::target_dir().join("bench-pack");
     std::fs::create_dir_all(&work)?;
     let (bundle, makeup) = if args.synthetic {
@@ -460,16 +457,7 @@ fn measure(
 }
 
 fn build_packer() -> Result<PathBuf> {
-    run_cmd(cargo().args([
-        "build",
-        "--quiet",
-        "--release",
-        "--package",
-        "packer",
-        "--bin",
-        "packer",
-    ]))?;
-    let bin = tests::tools::target_dir().join("release").join("packer");
+    let bin = super::build_release_tools()?.join("packer");
     if !bin.is_file() {
         bail!("{} was not built", bin.display());
     }

@@ -6,7 +6,7 @@
 //! ratios, pusher's peak memory and the time of a re-push of the unchanged image, then PASS or
 //! FAIL per target; exits non-zero on any miss.
 
-use crate::util::{cargo, run_cmd};
+use crate::util::run_cmd;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,7 +32,7 @@ const MAX_REPUSH: Duration = Duration::from_millis(50);
 
 /// Runs `cmd` under `/usr/bin/time`; returns the wall time and the peak RSS in KiB.
 fn timed(cmd: &mut Command, work: &Path) -> Result<(Duration, u64)> {
-    let (sample, _) = super::timed(Path::new("/usr/bin/time"), cmd, work)?;
+    let (sample, _) = super::timed(Path::new(super::GNU_TIME), cmd, work)?;
     Ok((Duration::from_secs_f64(sample.wall), sample.max_rss_kib))
 }
 
@@ -134,20 +134,9 @@ pub fn run(args: Args) -> Result<()> {
     for tool in ["skopeo", "curl", "docker-registry"] {
         tests::tools::require(tool);
     }
-    if !Path::new("/usr/bin/time").exists() {
-        bail!("/usr/bin/time is missing (Debian package `time`)");
-    }
+    super::require_gnu_time()?;
     eprintln!("building pusher and packer (release)");
-    run_cmd(cargo().args([
-        "build",
-        "--quiet",
-        "--release",
-        "-p",
-        "pusher",
-        "-p",
-        "packer",
-    ]))?;
-    let release = tests::tools::target_dir().join("release");
+    let release = super::build_release_tools()?;
     let pusher = release.join("pusher");
     let packer = release.join("packer");
     let work = tests::tools::target_dir().join("bench-push");
