@@ -349,11 +349,7 @@ fn read_small(source: &dyn ImageSource, desc: &Descriptor, image: &str) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::build::write_image;
     use crate::bundle::Bundle;
-    use crate::compress::Compression;
-    use crate::config::ImageSettings;
-    use crate::layer::Progress;
 
     /// A layout holding `multi`, an index over linux/amd64 and linux/arm64/v8.
     fn index_layout(dir: &std::path::Path) -> OciLayout {
@@ -362,32 +358,7 @@ mod tests {
         let mut bundle = Bundle::new();
         bundle.add_file("bin/sh", &f, Some(0o755)).unwrap();
         let layout = OciLayout::create(dir.join("multi")).unwrap();
-        let mut images = Vec::new();
-        for platform in ["linux/amd64", "linux/arm64/v8"] {
-            let platform: Platform = platform.parse().unwrap();
-            let settings = ImageSettings {
-                platform: platform.clone(),
-                ..Default::default()
-            };
-            let img = write_image(
-                &bundle,
-                &settings,
-                Format::Oci,
-                Compression::Gzip(2),
-                1,
-                &layout,
-                None,
-                &Progress::none(),
-            )
-            .unwrap();
-            images.push((img.manifest, platform));
-        }
-        let index = crate::index::image_index(Format::Oci, &images, &Default::default()).unwrap();
-        let bytes = crate::json::to_canonical_vec(&index, "index").unwrap();
-        let desc = layout
-            .put_blob(crate::model::MediaType::ImageIndex, &bytes)
-            .unwrap();
-        layout.add_to_index(desc, Some("multi:1")).unwrap();
+        crate::build::write_two_platform_index(&bundle, &layout, 2, "multi:1");
         layout
     }
 

@@ -701,6 +701,38 @@ pub fn build_plan(plan: &Plan, opts: &BuildOptions) -> Result<PlanReport> {
     })
 }
 
+/// Test fixture: writes `bundle` as one image per platform (linux/amd64 and linux/arm64/v8)
+/// into `layout`, an index over them, and tags the index `tag`.
+#[cfg(test)]
+pub(crate) fn write_two_platform_index(bundle: &Bundle, layout: &OciLayout, level: u32, tag: &str) {
+    let mut images = Vec::new();
+    for platform in ["linux/amd64", "linux/arm64/v8"] {
+        let platform: Platform = platform.parse().unwrap();
+        let settings = ImageSettings {
+            platform: platform.clone(),
+            ..Default::default()
+        };
+        let img = write_image(
+            bundle,
+            &settings,
+            Format::Oci,
+            Compression::Gzip(level),
+            1,
+            layout,
+            None,
+            &Progress::none(),
+        )
+        .unwrap();
+        images.push((img.manifest, platform));
+    }
+    let index = crate::index::image_index(Format::Oci, &images, &Default::default()).unwrap();
+    let bytes = to_canonical_vec(&index, "index").unwrap();
+    let desc = layout
+        .put_blob(oci_spec::image::MediaType::ImageIndex, &bytes)
+        .unwrap();
+    layout.add_to_index(desc, Some(tag)).unwrap();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -773,32 +805,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let bundle = small_bundle(tmp.path());
         let layout = OciLayout::create(tmp.path().join("multi")).unwrap();
-        let mut images = Vec::new();
-        for platform in ["linux/amd64", "linux/arm64/v8"] {
-            let platform: Platform = platform.parse().unwrap();
-            let settings = ImageSettings {
-                platform: platform.clone(),
-                ..Default::default()
-            };
-            let img = write_image(
-                &bundle,
-                &settings,
-                Format::Oci,
-                Compression::Gzip(3),
-                1,
-                &layout,
-                None,
-                &Progress::none(),
-            )
-            .unwrap();
-            images.push((img.manifest, platform));
-        }
-        let index = crate::index::image_index(Format::Oci, &images, &Default::default()).unwrap();
-        let bytes = to_canonical_vec(&index, "index").unwrap();
-        let desc = layout
-            .put_blob(oci_spec::image::MediaType::ImageIndex, &bytes)
-            .unwrap();
-        layout.add_to_index(desc, Some("multi")).unwrap();
+        write_two_platform_index(&bundle, &layout, 3, "multi");
         let report =
             crate::inspect::inspect(&format!("{}:multi", layout.root().display())).unwrap();
         assert_eq!(report.indexes.len(), 1);
