@@ -323,17 +323,23 @@ fn run_build(args: BuildArgs) -> Result<()> {
     let report = build(&bundle, &opts);
     bar.finish();
     let report = report?;
-    let mut out: Box<dyn Write> = if to_stdout {
-        Box::new(std::io::stderr().lock())
-    } else {
-        Box::new(std::io::stdout().lock())
-    };
+    let mut out = report_output(to_stdout);
     if args.json {
         writeln!(out, "{}", build_json(&report))?;
     } else {
         print_build(&mut out, &report)?;
     }
     Ok(())
+}
+
+/// Where a build's report goes: standard error when the image itself is streamed to standard
+/// output, else standard output.
+fn report_output(image_on_stdout: bool) -> Box<dyn Write> {
+    if image_on_stdout {
+        Box::new(std::io::stderr().lock())
+    } else {
+        Box::new(std::io::stdout().lock())
+    }
 }
 
 fn format_of(arg: Option<FormatArg>) -> Option<Format> {
@@ -497,11 +503,7 @@ fn finish_plan(args: &BuildArgs, plan: &Plan) -> Result<()> {
     let report = build_plan(plan, &opts);
     bar.finish();
     let report = report?;
-    let mut out: Box<dyn Write> = if to_stdout {
-        Box::new(std::io::stderr().lock())
-    } else {
-        Box::new(std::io::stdout().lock())
-    };
+    let mut out = report_output(to_stdout);
     if args.json {
         writeln!(out, "{}", plan_json(&report))?;
     } else {
