@@ -337,6 +337,24 @@ fn small_unread_bodies_keep_the_connection() {
     assert_eq!(registry.connections(), 1, "{:#?}", registry.seen());
 }
 
+/// A registry that announces a small body and never sends it holds the drain on drop no longer
+/// than the timeout (1 s here): the push goes on.
+#[test]
+fn a_small_body_that_stalls_holds_the_drop_no_longer_than_the_timeout() {
+    let registry = Server::start_keep_alive(|s| match (s.method.as_str(), s.target.as_str()) {
+        ("GET", "/v2/") => Reply::Stall(200, vec![], b"{".to_vec(), 2),
+        _ => answer(404, &[], b""),
+    });
+    let started = Instant::now();
+    let client = connect(&registry, "push", None);
+    assert!(!crate::upload::check_blob_exists(&client, &digest_of(BLOB)).unwrap());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 /// Below `check_exists_from`, a blob is sent without the HEAD; from it on, it is asked about
 /// first (and here found, so not sent).
 #[test]
