@@ -406,13 +406,15 @@ const LOG_FRACTION: u32 = 32;
 /// `log2(c)` for `c >= 1` in fixed point with [`LOG_FRACTION`] fractional bits, by integer
 /// arithmetic only (squaring the mantissa bit by bit): no floating point, whose `log2` may
 /// differ between libm builds and CPUs, decides which bytes are stored.
-fn log2_fixed(c: u64) -> u64 {
+const fn log2_fixed(c: u64) -> u64 {
     let whole = 63 - c.leading_zeros();
-    let mut log = u64::from(whole) << LOG_FRACTION;
+    let mut log = (whole as u64) << LOG_FRACTION;
     // the mantissa c / 2^whole in [1, 2), with 62 fractional bits
     let one: u128 = 1 << 62;
-    let mut y = u128::from(c) << (62 - whole);
-    for bit in (0..LOG_FRACTION).rev() {
+    let mut y = (c as u128) << (62 - whole);
+    let mut bit = LOG_FRACTION;
+    while bit > 0 {
+        bit -= 1;
         y = (y * y) >> 62;
         if y >= 2 * one {
             y >>= 1;
@@ -422,15 +424,17 @@ fn log2_fixed(c: u64) -> u64 {
     log
 }
 
-/// `c * log2(c)` in fixed point for every count a segment can hold, built once.
-fn c_log2_c() -> &'static [u64] {
-    static TABLE: std::sync::OnceLock<Vec<u64>> = std::sync::OnceLock::new();
-    TABLE.get_or_init(|| {
-        (0..=SEGMENT as u64)
-            .map(|c| if c < 2 { 0 } else { c * log2_fixed(c) })
-            .collect()
-    })
-}
+/// `c * log2(c)` in fixed point for every count a segment can hold, computed by the compiler
+/// (building it at run time cost about 1 ms per process, most of a small layer's packing).
+static C_LOG2_C: [u64; SEGMENT + 1] = {
+    let mut table = [0; SEGMENT + 1];
+    let mut c = 2;
+    while c <= SEGMENT {
+        table[c] = c as u64 * log2_fixed(c as u64);
+        c += 1;
+    }
+    table
+};
 
 /// Bytes of a segment counted first: most segments are plainly compressible, and their first
 /// quarter says so (see [`PEEK_DEFLATE_CENTS`]).
@@ -501,7 +505,7 @@ fn count_bytes(counts: &mut [[u32; 256]; 4], data: &[u8]) {
 /// hundredths of a bit per byte.
 fn entropy_above(counts: &[[u32; 256]; 4], n: usize, cents: u128) -> bool {
     // entropy * n = n log2(n) - sum(c log2 c)
-    let table = c_log2_c();
+    let table = &C_LOG2_C;
     let sum: u64 = (0..256)
         .map(|i| table[(counts[0][i] + counts[1][i] + counts[2][i] + counts[3][i]) as usize])
         .sum();
