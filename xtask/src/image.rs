@@ -9,6 +9,8 @@
 //! 4. write the OCI layout (tag `latest` on the index), a `docker load` archive and a
 //!    `docker import` tarball of the host's image (Docker 20.10 loads one platform);
 //! 5. with `--push REFERENCE`: token, upload, commit, every manifest, then the index (pusher).
+//!    The login (ping, token) starts first and runs while 1 to 4 happen; each platform's
+//!    blobs go up as soon as they are written.
 //!
 //! Outputs are built aside in a staging folder under `--out` and moved into place last, so a
 //! failure leaves the previous image whole. A second run with nothing changed rebuilds
@@ -29,7 +31,7 @@ use packer::json::to_canonical_vec;
 use packer::manifest::Format;
 use packer::oci_spec::image::{Descriptor, Digest};
 use pusher::auth::Credential;
-use pusher::client::Client;
+use pusher::client::{Client, ClientOptions};
 use pusher::progress::{BlobOutcome, Progress};
 use pusher::push::push_manifest;
 use pusher::reference::Reference;
@@ -37,6 +39,8 @@ use pusher::upload::{Blob, UploadOptions, upload_blob};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::thread::JoinHandle;
 
 /// The image's tag in the OCI layout and in the `docker load` archive.
 pub const LOCAL_TAG: &str = "penguinshell:latest";
@@ -179,7 +183,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     let credential = read_credential(&args)?;
     let pushing = match &reference {
-        Some(r) => Some(Pushing::connect(&args, credential, r)?),
+        Some(r) => Some(Pushing::start(&args, credential, r)?),
         None => None,
     };
     // The host's image goes to `docker load`; without it, the first one given.
@@ -237,7 +241,11 @@ pub fn run(args: Args) -> Result<()> {
             step(3, "tar, gzip, digest and diff id, config.json, manifest");
             // The stamp goes first: outputs being replaced are never "up to date".
             remove_if_there(&outputs.stamp)?;
-            let report = pack(&outputs, &bundles, &local, format, pushing.as_ref())?;
+            let report = match pack(&outputs, &bundles, &local, format, pushing.as_ref()) {
+                Ok(report) => report,
+                // a failed login is the cause, whichever platform met it first
+                Err(e) => return Err(pushing.and_then(Pushing::login_failure).unwrap_or(e)),
+            };
             write_stamp(&outputs, &inputs, &report)?;
             report
         }
@@ -643,33 +651,84 @@ fn read_credential(args: &Args) -> Result<Option<Credential>> {
 /// stores a blob it has once whatever it is sent. The penguin image's blobs are all smaller (a
 /// layer of about 170 kB, a config under 1 kB), so an index over three platforms makes 6
 /// requests fewer; a layer of 1 MiB or more is still asked about first.
-const CHECK_EXISTS_FROM: u64 = 1 << 20;
+pub(crate) const CHECK_EXISTS_FROM: u64 = 1 << 20;
 
-/// The push of `--push`: the connected client, and the blobs it sent so far.
+/// The push of `--push`: the login, and the blobs sent so far.
 struct Pushing {
-    client: Client,
+    login: Login,
     progress: Progress,
     uploaded: AtomicUsize,
     existed: AtomicUsize,
 }
 
+/// The login to the registry (ping, token) on a thread of its own: it is mostly waiting for
+/// the registry, so the shells are checked and the image packed meanwhile. The first upload
+/// waits for it.
+struct Login {
+    /// the login thread, until its client is taken
+    pending: Mutex<Option<JoinHandle<pusher::Result<Client>>>>,
+    /// the client, or why there is none, once received
+    done: OnceLock<pusher::Result<Client>>,
+    /// the reference pushed to, for the error of a login thread that died
+    reference: String,
+}
+
+impl Login {
+    fn start(reference: &Reference, options: ClientOptions) -> Login {
+        let to = reference.clone();
+        let login =
+            std::thread::spawn(move || Client::connect("push", &to, &options, "pull,push", &[]));
+        Login {
+            pending: Mutex::new(Some(login)),
+            done: OnceLock::new(),
+            reference: reference.to_string(),
+        }
+    }
+
+    /// The logged-in client, waiting for the login if it is still going on.
+    fn client(&self) -> Result<&Client> {
+        let done = self.done.get_or_init(|| {
+            let login = self.pending.lock().ok().and_then(|mut p| p.take());
+            match login.map(JoinHandle::join) {
+                Some(Ok(result)) => result,
+                _ => Err(pusher::Error::Protocol {
+                    op: "push",
+                    reference: self.reference.clone(),
+                    message: "the login thread stopped".to_owned(),
+                }),
+            }
+        });
+        // the error itself stays in `done` for [`Pushing::login_failure`]; the same words here
+        done.as_ref().map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
+
 impl Pushing {
-    /// Logs in to `reference`'s registry (ping, token) before any long work.
-    fn connect(
+    /// Starts the login to `reference`'s registry (ping, token); the credentials are read
+    /// and checked now, before any long work.
+    fn start(
         args: &Args,
         credential: Option<Credential>,
         reference: &Reference,
     ) -> Result<Pushing> {
         let options = args.connect.client_options(reference, credential)?;
-        let client = Client::connect("push", reference, &options, "pull,push", &[])?;
         // the progress keeps the bars alive and draws them
         let progress = crate::bars::Bars::new(false).progress();
         Ok(Pushing {
-            client,
+            login: Login::start(reference, options),
             progress,
             uploaded: AtomicUsize::new(0),
             existed: AtomicUsize::new(0),
         })
+    }
+
+    /// Why the login failed, if it has ended and failed: that error, as the registry's
+    /// client gave it.
+    fn login_failure(self) -> Option<anyhow::Error> {
+        match self.login.done.into_inner() {
+            Some(Err(e)) => Some(e.into()),
+            _ => None,
+        }
     }
 
     /// Pushes one platform's image: its layer and config at once (check the blob exists,
@@ -691,7 +750,7 @@ impl Pushing {
         })?;
         if by_digest {
             let manifest = layout.read_manifest(&image.manifest)?;
-            push_manifest(&self.client, manifest.digest().as_ref(), &manifest)?;
+            push_manifest(self.login.client()?, manifest.digest().as_ref(), &manifest)?;
         }
         Ok(())
     }
@@ -710,7 +769,7 @@ impl Pushing {
             check_exists_from: CHECK_EXISTS_FROM,
             ..Default::default()
         };
-        match upload_blob(&self.client, &blob, &options, progress)? {
+        match upload_blob(self.login.client()?, &blob, &options, progress)? {
             BlobOutcome::Exists => self.existed.fetch_add(1, Ordering::Relaxed),
             _ => self.uploaded.fetch_add(1, Ordering::Relaxed),
         };
@@ -722,12 +781,13 @@ impl Pushing {
     fn push_top(&self, layout: &OciLayout, report: &ImageReport) -> Result<String> {
         let top = layout.read_manifest(report.top())?;
         let digest = top.digest().to_string();
-        let reference = &self.client.reference;
+        let client = self.login.client()?;
+        let reference = &client.reference;
         let tag_or_digest = match reference.digest {
             Some(_) => digest.clone(),
             None => reference.manifest_ref().to_string(),
         };
-        push_manifest(&self.client, &tag_or_digest, &top)?;
+        push_manifest(client, &tag_or_digest, &top)?;
         Ok(digest)
     }
 
@@ -814,6 +874,44 @@ mod tests {
         assert_eq!(arches, ["amd64", "arm64"]);
         // the archive holds the host's image only
         assert_eq!(both.local, "linux/amd64");
+        assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_failed_login_is_the_error_and_leaves_the_old_image_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let outputs = Outputs::under(dir.path());
+        let shell = dir.path().join("penguinshell");
+        std::fs::write(&shell, b"\x7fELF penguin").unwrap();
+        let bundles = [(HOST, shell.clone()), (SHELL_TARGETS[1], shell.clone())];
+        pack(&outputs, &bundles[..1], &HOST, Format::Oci, None).unwrap();
+        let index_json = std::fs::read(outputs.oci.join("index.json")).unwrap();
+
+        // a registry that refuses connections: the login fails while the image is packed
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let reference = Reference::parse(&format!("127.0.0.1:{port}/user/penguin:latest")).unwrap();
+        let mut options = ClientOptions::default();
+        options.transport.retry.max_attempts = 1;
+        let pushing = Pushing {
+            login: Login::start(&reference, options),
+            progress: Progress::silent(),
+            uploaded: AtomicUsize::new(0),
+            existed: AtomicUsize::new(0),
+        };
+        let err = pack(&outputs, &bundles, &HOST, Format::Oci, Some(&pushing)).unwrap_err();
+        let login = pushing.login_failure().expect("the login failed");
+        for message in [format!("{err:#}"), format!("{login:#}")] {
+            assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
+            assert!(message.contains("ping /v2/"), "{message}");
+        }
+        assert_eq!(
+            std::fs::read(outputs.oci.join("index.json")).unwrap(),
+            index_json
+        );
         assert_eq!(leftovers(dir.path()), Vec::<String>::new());
     }
 
