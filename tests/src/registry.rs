@@ -294,6 +294,11 @@ impl Registry {
         )
     }
 
+    /// The registry process's id (to read its CPU time in /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `HOST/NAME` (NAME like `user/penguinshell:latest`).
     pub fn reference(&self, name: &str) -> String {
         format!("{}/{name}", self.host)
