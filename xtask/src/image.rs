@@ -704,8 +704,8 @@ impl Login {
 }
 
 impl Pushing {
-    /// Starts the login to `reference`'s registry (ping, token); the credentials are read
-    /// and checked now, before any long work.
+    /// Starts the login to `reference`'s registry (ping, token); the credentials (flags,
+    /// environment, Docker's config) are read now, before any long work.
     fn start(
         args: &Args,
         credential: Option<Credential>,
