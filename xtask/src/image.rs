@@ -9,7 +9,7 @@
 //! 4. write the OCI layout (tag `latest` on the index), a `docker load` archive and a
 //!    `docker import` tarball of the host's image (Docker 20.10 loads one platform);
 //! 5. with `--push REFERENCE`: token, upload, commit, every manifest, then the index (pusher).
-//!    The login (ping, token) starts first and runs while 1 to 4 happen; each platform's
+//!    The login (ping, token) starts first and runs while 1 to 3 happen; each platform's
 //!    blobs go up as soon as they are written.
 //!
 //! Outputs are built aside in a staging folder under `--out` and moved into place last, so a
@@ -182,8 +182,14 @@ pub fn run(args: Args) -> Result<()> {
         None => None,
     };
     let credential = read_credential(&args)?;
+    // the credentials (flags, environment, Docker's config) are read now; the login itself
+    // (ping, token) runs meanwhile
     let pushing = match &reference {
-        Some(r) => Some(Pushing::start(&args, credential, r)?),
+        Some(r) => Some(Pushing::start(
+            r,
+            args.connect.client_options(r, credential)?,
+            crate::bars::Bars::new(false).progress(),
+        )),
         None => None,
     };
     // The host's image goes to `docker load`; without it, the first one given.
@@ -207,6 +213,11 @@ pub fn run(args: Args) -> Result<()> {
             target.machine_name,
         );
         shells.push((*target, shell, packer::digest::sha256_digest(&bytes)));
+    }
+    // a login that has failed by now (a wrong password, no registry there) stops us before
+    // the packing; one still going on is waited for by the first upload
+    if let Some(pushing) = &pushing {
+        pushing.login.failed_already()?;
     }
 
     let outputs = Outputs::under(&out);
@@ -241,11 +252,7 @@ pub fn run(args: Args) -> Result<()> {
             step(3, "tar, gzip, digest and diff id, config.json, manifest");
             // The stamp goes first: outputs being replaced are never "up to date".
             remove_if_there(&outputs.stamp)?;
-            let report = match pack(&outputs, &bundles, &local, format, pushing.as_ref()) {
-                Ok(report) => report,
-                // a failed login is the cause, whichever platform met it first
-                Err(e) => return Err(pushing.and_then(Pushing::login_failure).unwrap_or(e)),
-            };
+            let report = pack(&outputs, &bundles, &local, format, pushing.as_ref())?;
             write_stamp(&outputs, &inputs, &report)?;
             report
         }
@@ -676,10 +683,11 @@ struct Login {
 impl Login {
     fn start(reference: &Reference, options: ClientOptions) -> Login {
         let to = reference.clone();
-        let login =
-            std::thread::spawn(move || Client::connect("push", &to, &options, "pull,push", &[]));
+        let login = std::thread::Builder::new()
+            .name("login".to_owned())
+            .spawn(move || Client::connect("push", &to, &options, "pull,push", &[]));
         Login {
-            pending: Mutex::new(Some(login)),
+            pending: Mutex::new(login.ok()),
             done: OnceLock::new(),
             reference: reference.to_string(),
         }
@@ -698,36 +706,34 @@ impl Login {
                 }),
             }
         });
-        // the error itself stays in `done` for [`Pushing::login_failure`]; the same words here
+        // every caller gets the error's words (it stays in `done`); xtask's exit status does
+        // not depend on its type
         done.as_ref().map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    /// The login's error if it has already ended in one; never waits.
+    fn failed_already(&self) -> Result<()> {
+        let ended = self
+            .pending
+            .lock()
+            .map(|p| p.as_ref().is_none_or(JoinHandle::is_finished))
+            .unwrap_or(true);
+        if ended {
+            self.client()?;
+        }
+        Ok(())
     }
 }
 
 impl Pushing {
-    /// Starts the login to `reference`'s registry (ping, token); the credentials (flags,
-    /// environment, Docker's config) are read now, before any long work.
-    fn start(
-        args: &Args,
-        credential: Option<Credential>,
-        reference: &Reference,
-    ) -> Result<Pushing> {
-        let options = args.connect.client_options(reference, credential)?;
-        // the progress keeps the bars alive and draws them
-        let progress = crate::bars::Bars::new(false).progress();
-        Ok(Pushing {
+    /// Starts the login to `reference`'s registry with `options`; `progress` draws the
+    /// uploads.
+    fn start(reference: &Reference, options: ClientOptions, progress: Progress) -> Pushing {
+        Pushing {
             login: Login::start(reference, options),
             progress,
             uploaded: AtomicUsize::new(0),
             existed: AtomicUsize::new(0),
-        })
-    }
-
-    /// Why the login failed, if it has ended and failed: that error, as the registry's
-    /// client gave it.
-    fn login_failure(self) -> Option<anyhow::Error> {
-        match self.login.done.into_inner() {
-            Some(Err(e)) => Some(e.into()),
-            _ => None,
         }
     }
 
@@ -806,6 +812,25 @@ impl Pushing {
     }
 }
 
+/// Pushes the image a run of `cargo xtask image --out OUT` wrote (as its stamp reports it) to
+/// `reference` the way an unchanged image is pushed: every platform's blobs and manifest at
+/// once, then the tag; returns the top digest. `cargo xtask bench image` times it as the push
+/// alone.
+pub(crate) fn push_again(out: &Path, reference: &str) -> Result<String> {
+    let outputs = Outputs::under(out);
+    let stamp = std::fs::read(&outputs.stamp)
+        .with_context(|| format!("cannot read {}", shown(&outputs.stamp)))?;
+    let stamp: serde_json::Value = serde_json::from_slice(&stamp)
+        .with_context(|| format!("{} is not JSON", shown(&outputs.stamp)))?;
+    let report: ImageReport = serde_json::from_value(stamp["report"].clone())
+        .with_context(|| format!("{} has no report", shown(&outputs.stamp)))?;
+    let reference = Reference::parse(reference)?;
+    let pushing = Pushing::start(&reference, ClientOptions::default(), Progress::silent());
+    let layout = OciLayout::open(&outputs.oci)?;
+    pushing.push_all(&layout, &report)?;
+    pushing.push_top(&layout, &report)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -877,6 +902,19 @@ mod tests {
         assert_eq!(leftovers(dir.path()), Vec::<String>::new());
     }
 
+    /// A registry that accepts connections and closes each after `wait` without a word.
+    fn mute_registry(wait: std::time::Duration) -> Reference {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                std::thread::sleep(wait);
+                drop(conn);
+            }
+        });
+        Reference::parse(&format!("127.0.0.1:{port}/user/penguin:latest")).unwrap()
+    }
+
     #[test]
     fn a_failed_login_is_the_error_and_leaves_the_old_image_whole() {
         let dir = tempfile::tempdir().unwrap();
@@ -887,27 +925,23 @@ mod tests {
         pack(&outputs, &bundles[..1], &HOST, Format::Oci, None).unwrap();
         let index_json = std::fs::read(outputs.oci.join("index.json")).unwrap();
 
-        // a registry that refuses connections: the login fails while the image is packed
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let reference = Reference::parse(&format!("127.0.0.1:{port}/user/penguin:latest")).unwrap();
+        // the login fails only after the packing: the uploads wait for it
+        let reference = mute_registry(std::time::Duration::from_millis(300));
         let mut options = ClientOptions::default();
         options.transport.retry.max_attempts = 1;
-        let pushing = Pushing {
-            login: Login::start(&reference, options),
-            progress: Progress::silent(),
-            uploaded: AtomicUsize::new(0),
-            existed: AtomicUsize::new(0),
-        };
+        let pushing = Pushing::start(&reference, options, Progress::silent());
+        let started = std::time::Instant::now();
+        pushing.login.failed_already().unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_millis(200));
+
         let err = pack(&outputs, &bundles, &HOST, Format::Oci, Some(&pushing)).unwrap_err();
-        let login = pushing.login_failure().expect("the login failed");
-        for message in [format!("{err:#}"), format!("{login:#}")] {
-            assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
-            assert!(message.contains("ping /v2/"), "{message}");
-        }
+        assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+        let message = format!("{err:#}");
+        assert!(message.contains(&reference.to_string()), "{message}");
+        assert!(message.contains("ping /v2/"), "{message}");
+        // once ended, the failure is there at once
+        let again = format!("{:#}", pushing.login.failed_already().unwrap_err());
+        assert_eq!(again, message);
         assert_eq!(
             std::fs::read(outputs.oci.join("index.json")).unwrap(),
             index_json
