@@ -611,9 +611,8 @@ fn stamp_inputs(
 /// The last report, if the stamp's inputs equal `inputs` and every output is still there
 /// and verifies.
 fn up_to_date(outputs: &Outputs, inputs: &serde_json::Value) -> Option<ImageReport> {
-    let stamp: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&outputs.stamp).ok()?).ok()?;
-    if stamp.get("inputs")? != inputs {
+    let (stamped, report) = read_stamp(outputs).ok()?;
+    if &stamped != inputs {
         return None;
     }
     for path in [
@@ -627,12 +626,22 @@ fn up_to_date(outputs: &Outputs, inputs: &serde_json::Value) -> Option<ImageRepo
     }
     let layout = OciLayout::open(&outputs.oci).ok()?;
     let top = layout.resolve(Some("latest")).ok()?;
-    let report: ImageReport = serde_json::from_value(stamp.get("report")?.clone()).ok()?;
     if top.digest() != report.top().digest() {
         return None;
     }
     packer::inspect::inspect(&shown(&outputs.oci).to_string()).ok()?;
     Some(report)
+}
+
+/// The stamp's inputs and the report of the run that wrote it.
+fn read_stamp(outputs: &Outputs) -> Result<(serde_json::Value, ImageReport)> {
+    let stamp = std::fs::read(&outputs.stamp)
+        .with_context(|| format!("cannot read {}", shown(&outputs.stamp)))?;
+    let mut stamp: serde_json::Value = serde_json::from_slice(&stamp)
+        .with_context(|| format!("{} is not JSON", shown(&outputs.stamp)))?;
+    let report = serde_json::from_value(stamp["report"].take())
+        .with_context(|| format!("{} has no report", shown(&outputs.stamp)))?;
+    Ok((stamp["inputs"].take(), report))
 }
 
 fn write_stamp(outputs: &Outputs, inputs: &serde_json::Value, report: &ImageReport) -> Result<()> {
@@ -818,12 +827,7 @@ impl Pushing {
 /// alone.
 pub(crate) fn push_again(out: &Path, reference: &str) -> Result<String> {
     let outputs = Outputs::under(out);
-    let stamp = std::fs::read(&outputs.stamp)
-        .with_context(|| format!("cannot read {}", shown(&outputs.stamp)))?;
-    let stamp: serde_json::Value = serde_json::from_slice(&stamp)
-        .with_context(|| format!("{} is not JSON", shown(&outputs.stamp)))?;
-    let report: ImageReport = serde_json::from_value(stamp["report"].clone())
-        .with_context(|| format!("{} has no report", shown(&outputs.stamp)))?;
+    let (_, report) = read_stamp(&outputs)?;
     let reference = Reference::parse(reference)?;
     let pushing = Pushing::start(&reference, ClientOptions::default(), Progress::silent());
     let layout = OciLayout::open(&outputs.oci)?;
@@ -834,6 +838,15 @@ pub(crate) fn push_again(out: &Path, reference: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Outputs in a new folder, and a stand-in shell file in it.
+    fn outputs_and_shell() -> (tempfile::TempDir, Outputs, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let outputs = Outputs::under(dir.path());
+        let shell = dir.path().join("penguinshell");
+        std::fs::write(&shell, b"\x7fELF penguin").unwrap();
+        (dir, outputs, shell)
+    }
 
     fn leftovers(dir: &Path) -> Vec<String> {
         std::fs::read_dir(dir)
@@ -847,10 +860,7 @@ mod tests {
     /// previous image whole and no staging behind; one that succeeds swaps the new one in.
     #[test]
     fn a_failed_pack_leaves_the_old_image_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let outputs = Outputs::under(dir.path());
-        let shell = dir.path().join("penguinshell");
-        std::fs::write(&shell, b"\x7fELF penguin").unwrap();
+        let (dir, outputs, shell) = outputs_and_shell();
         let arm = SHELL_TARGETS[1];
         let bundle = |t: ShellTarget, shell: &Path| (t, shell.to_path_buf());
 
@@ -917,10 +927,7 @@ mod tests {
 
     #[test]
     fn a_failed_login_is_the_error_and_leaves_the_old_image_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let outputs = Outputs::under(dir.path());
-        let shell = dir.path().join("penguinshell");
-        std::fs::write(&shell, b"\x7fELF penguin").unwrap();
+        let (dir, outputs, shell) = outputs_and_shell();
         let bundles = [(HOST, shell.clone()), (SHELL_TARGETS[1], shell.clone())];
         pack(&outputs, &bundles[..1], &HOST, Format::Oci, None).unwrap();
         let index_json = std::fs::read(outputs.oci.join("index.json")).unwrap();

@@ -769,13 +769,7 @@ mod tests {
         let good = &streams[1];
         let mut x = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..500 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let mut bad = good.clone();
-            let bit = (x % (bad.len() as u64 * 8)) as usize;
-            bad[bit / 8] ^= 1 << (bit % 8);
-            bad.truncate(bad.len() - (x >> 40) as usize % 4);
+            let bad = damaged(good, xorshift(&mut x));
             let alone = find_final(&bad);
             let together = find_final2(good, &bad);
             assert_eq!(alone.is_ok(), together.is_ok());
@@ -786,28 +780,33 @@ mod tests {
         }
     }
 
+    /// The next of a deterministic pseudo-random sequence (xorshift64).
+    fn xorshift(x: &mut u64) -> u64 {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x
+    }
+
+    /// `good` with the bit `x` picks flipped and up to 3 bytes cut off its end.
+    fn damaged(good: &[u8], x: u64) -> Vec<u8> {
+        let mut bad = good.to_vec();
+        let bit = (x % (bad.len() as u64 * 8)) as usize;
+        bad[bit / 8] ^= 1 << (bit % 8);
+        bad.truncate(bad.len() - (x >> 40) as usize % 4);
+        bad
+    }
+
     /// Streams with fixed, dynamic and stored blocks: tiny, text, random, long codes.
     fn test_pieces() -> Vec<Vec<u8>> {
         let text: Vec<u8> = (0..300_000u32)
             .flat_map(|i| format!("line {} of {}\n", i % 977, i % 13).into_bytes())
             .collect();
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let random: Vec<u8> = (0..70_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let random: Vec<u8> = (0..70_000).map(|_| xorshift(&mut x) as u8).collect();
         // geometric byte frequencies: the rare bytes get codes longer than FAST_BITS
         let skewed: Vec<u8> = (0..400_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x.trailing_zeros() as u8).wrapping_mul(7)
-            })
+            .map(|_| (xorshift(&mut x).trailing_zeros() as u8).wrapping_mul(7))
             .collect();
         let short = text[..1000].to_vec();
         vec![b"a".to_vec(), text, random, Vec::new(), skewed, short]
@@ -838,13 +837,7 @@ mod tests {
         let good = libdeflate(&text, 6);
         let mut x = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..3000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let mut bad = good.clone();
-            let bit = (x % (bad.len() as u64 * 8)) as usize;
-            bad[bit / 8] ^= 1 << (bit % 8);
-            bad.truncate(bad.len() - (x >> 40) as usize % 4);
+            let bad = damaged(&good, xorshift(&mut x));
             if let Ok((start, end)) = find_final_block(&bad) {
                 assert!(start < end && end <= bad.len() * 8, "{start} {end}");
             }
